@@ -1,0 +1,311 @@
+"""Block Kit builders for the conversation card and the transfer modal.
+
+Pure functions from domain views to plain, JSON-ready dicts: no Slack client, no I/O. The card is
+the thread's parent message (``chat.postMessage`` / ``chat.update`` arguments ``text``, ``blocks``
+and ``metadata``); the modal is the ``view`` argument of ``views.open``.
+
+Every text a user or a customer typed is escaped for mrkdwn (``&``, ``<``, ``>``) and clipped so
+each block stays inside Slack's limits (section text 3000, field 2000, button text 75, confirm
+text 300).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from bridge.domain import ConversationState, ConversationView
+
+CARD_EVENT_TYPE: Final = "traza_card"
+"""``metadata.event_type`` of every card; its payload names the conversation (``ref``, id)."""
+
+ACTION_CLAIM: Final = "conv_claim"
+ACTION_TRANSFER: Final = "conv_transfer"
+ACTION_CLOSE: Final = "conv_close"
+ACTION_REOPEN: Final = "conv_reopen"
+
+TRANSFER_MODAL_CALLBACK_ID: Final = "conv_transfer_modal"
+TRANSFER_TEAM_BLOCK: Final = "transfer_team"
+TRANSFER_TEAM_ACTION: Final = "team"
+TRANSFER_AGENT_BLOCK: Final = "transfer_agent"
+TRANSFER_AGENT_ACTION: Final = "agent"
+TRANSFER_REASON_BLOCK: Final = "transfer_reason"
+TRANSFER_REASON_ACTION: Final = "reason"
+
+SECTION_TEXT_MAX: Final = 3000
+SECTION_FIELD_MAX: Final = 2000
+FALLBACK_TEXT_MAX: Final = 1000
+CONFIRM_TEXT_MAX: Final = 300
+OPTION_TEXT_MAX: Final = 75
+OPTION_VALUE_MAX: Final = 150
+SELECT_OPTIONS_MAX: Final = 100
+PRIVATE_METADATA_MAX: Final = 3000
+VIEW_TITLE_MAX: Final = 24
+REASON_MAX: Final = 1000
+
+_NAME_MAX: Final = 200
+_PHONE_MAX: Final = 64
+_ELLIPSIS: Final = "…"
+_ESCAPES: Final = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+_STATE_LABEL: Final = {
+    ConversationState.OPEN: ":large_yellow_circle: open",
+    ConversationState.ASSIGNED: ":large_blue_circle: assigned",
+    ConversationState.CLOSED: ":white_check_mark: closed",
+}
+
+JsonDict = dict[str, Any]
+
+
+def format_duration(seconds: float) -> str:
+    """A short human duration, rounded down: ``45 s``, ``12 min``, ``3 h 05 min``, ``2 d 4 h``.
+
+    Negative or non-finite input reads as ``0 s`` (a clock skew must not print nonsense on a card).
+    """
+    total = int(seconds) if math.isfinite(seconds) and seconds > 0 else 0
+    if total < 60:
+        return f"{total} s"
+    minutes = total // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
+
+
+def escape_mrkdwn(text: str, limit: int | None = None) -> str:
+    """Escape ``&``, ``<`` and ``>``; past ``limit`` chars, clip with ``…`` between entities."""
+    escaped = "".join(_ESCAPES.get(char, char) for char in text)
+    if limit is None or len(escaped) <= limit:
+        return escaped
+    out: list[str] = []
+    used = 0
+    for char in text:
+        piece = _ESCAPES.get(char, char)
+        if used + len(piece) > limit - len(_ELLIPSIS):
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out) + _ELLIPSIS
+
+
+def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
+    """The card's ``text``, ``blocks`` and ``metadata`` for ``chat.postMessage``/``chat.update``."""
+    blocks: list[JsonDict] = [_summary_section(view, now)]
+    if view.state is ConversationState.CLOSED:
+        blocks.append(_closed_context(view))
+    blocks.append(_actions(view))
+    return {
+        "text": _fallback_text(view),
+        "blocks": blocks,
+        "metadata": {
+            "event_type": CARD_EVENT_TYPE,
+            "event_payload": {"ref": int(view.ref), "conversation_id": view.id},
+        },
+    }
+
+
+def transfer_modal(ref: int, teams: list[tuple[str, str]], private_metadata: str) -> dict[str, Any]:
+    """The ``views.open`` view for transferring conversation ``ref``.
+
+    ``teams`` holds ``(team_id, team_name)`` pairs in display order (at most 100 are offered).
+    ``private_metadata`` travels back untouched in the ``view_submission``.
+    Raises ``ValueError`` when there is no team to offer or the metadata exceeds 3000 characters.
+    """
+    if not teams:
+        raise ValueError("transfer_modal needs at least one team to offer")
+    if len(private_metadata) > PRIVATE_METADATA_MAX:
+        raise ValueError(f"private_metadata exceeds {PRIVATE_METADATA_MAX} characters")
+    return {
+        "type": "modal",
+        "callback_id": TRANSFER_MODAL_CALLBACK_ID,
+        "private_metadata": private_metadata,
+        "title": _plain(_clip(f"Transfer #{ref}", VIEW_TITLE_MAX)),
+        "submit": _plain("Transfer"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _mrkdwn_section(
+                "transfer_intro",
+                f"Move *#{ref}* to another team, or to one agent of that team.",
+            ),
+            _team_input(teams),
+            _agent_input(),
+            _reason_input(),
+        ],
+    }
+
+
+# --- card parts -------------------------------------------------------------------------------
+
+
+def _summary_section(view: ConversationView, now: datetime) -> JsonDict:
+    header = " · ".join(
+        (
+            f"*#{int(view.ref)}*",
+            escape_mrkdwn(view.contact_name, _NAME_MAX),
+            escape_mrkdwn(view.contact_display, _PHONE_MAX),
+        )
+    )
+    fields = [
+        _field("Business number", escape_mrkdwn(view.business_number, _PHONE_MAX)),
+        _field("Team", escape_mrkdwn(view.team_name, _NAME_MAX)),
+        _field("Assignee", f"<@{view.assignee}>" if view.assignee else "unassigned"),
+        _field("State", _STATE_LABEL[view.state]),
+        _field("Waiting", _waiting_text(view, now)),
+        _field("24-hour window", _window_text(view, now)),
+    ]
+    section = _mrkdwn_section(f"conv_summary_{view.state.value}", header)
+    section["fields"] = fields
+    return section
+
+
+def _waiting_text(view: ConversationView, now: datetime) -> str:
+    since = view.waiting_since()
+    if since is None:
+        return "—"
+    elapsed = (_as_utc(now) - _as_utc(since)).total_seconds()
+    return f"waiting {format_duration(elapsed)}"
+
+
+def _window_text(view: ConversationView, now: datetime) -> str:
+    ends = view.window_ends_at
+    if ends is None or not _as_utc(now) < _as_utc(ends):
+        return "window closed — templates only"
+    return f"window open until {_as_utc(ends):%H:%M} UTC"
+
+
+def _closed_context(view: ConversationView) -> JsonDict:
+    who = f"<@{view.closed_by}>" if view.closed_by else "Traza"
+    when = f" at {_as_utc(view.closed_at):%Y-%m-%d %H:%M} UTC" if view.closed_at else ""
+    return {
+        "type": "context",
+        "block_id": "conv_closed_by",
+        "elements": [{"type": "mrkdwn", "text": f"Closed by {who}{when}"}],
+    }
+
+
+def _actions(view: ConversationView) -> JsonDict:
+    value = str(int(view.ref))
+    if view.state is ConversationState.CLOSED:
+        elements = [_button(ACTION_REOPEN, "Reopen", value)]
+    else:
+        claim = _button(ACTION_CLAIM, "Claim", value)
+        claim["style"] = "primary"
+        close = _button(ACTION_CLOSE, "Close", value)
+        close["style"] = "danger"
+        close["confirm"] = _close_confirm(view)
+        elements = [claim, _button(ACTION_TRANSFER, "Transfer", value), close]
+    return {
+        "type": "actions",
+        "block_id": f"conv_actions_{view.state.value}",
+        "elements": elements,
+    }
+
+
+def _close_confirm(view: ConversationView) -> JsonDict:
+    name = escape_mrkdwn(view.contact_name, 80)
+    text = f"Close *#{int(view.ref)}* with {name}? If the customer writes again, a new conversation opens."
+    return {
+        "title": _plain("Close conversation?"),
+        "text": {"type": "mrkdwn", "text": text[:CONFIRM_TEXT_MAX]},
+        "confirm": _plain("Close"),
+        "deny": _plain("Cancel"),
+    }
+
+
+def _fallback_text(view: ConversationView) -> str:
+    holder = f" · <@{view.assignee}>" if view.assignee else ""
+    text = (
+        f"#{int(view.ref)} · {escape_mrkdwn(view.contact_name, _NAME_MAX)} · "
+        f"{escape_mrkdwn(view.contact_display, _PHONE_MAX)} · {view.state.value}{holder}"
+    )
+    return text[:FALLBACK_TEXT_MAX]
+
+
+# --- modal parts ------------------------------------------------------------------------------
+
+
+def _team_input(teams: list[tuple[str, str]]) -> JsonDict:
+    options = [
+        {"text": _plain(_clip(name, OPTION_TEXT_MAX)), "value": team_id[:OPTION_VALUE_MAX]}
+        for team_id, name in teams[:SELECT_OPTIONS_MAX]
+    ]
+    return {
+        "type": "input",
+        "block_id": TRANSFER_TEAM_BLOCK,
+        "label": _plain("Team"),
+        "element": {
+            "type": "static_select",
+            "action_id": TRANSFER_TEAM_ACTION,
+            "placeholder": _plain("Choose a team"),
+            "options": options,
+        },
+    }
+
+
+def _agent_input() -> JsonDict:
+    return {
+        "type": "input",
+        "block_id": TRANSFER_AGENT_BLOCK,
+        "optional": True,
+        "label": _plain("Agent"),
+        "hint": _plain("Leave empty to hand the conversation to the whole team."),
+        "element": {
+            "type": "users_select",
+            "action_id": TRANSFER_AGENT_ACTION,
+            "placeholder": _plain("Choose an agent"),
+        },
+    }
+
+
+def _reason_input() -> JsonDict:
+    return {
+        "type": "input",
+        "block_id": TRANSFER_REASON_BLOCK,
+        "optional": True,
+        "label": _plain("Reason"),
+        "element": {
+            "type": "plain_text_input",
+            "action_id": TRANSFER_REASON_ACTION,
+            "multiline": True,
+            "max_length": REASON_MAX,
+            "placeholder": _plain("Why it moves (shown in the thread)"),
+        },
+    }
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _plain(text: str) -> JsonDict:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _mrkdwn_section(block_id: str, text: str) -> JsonDict:
+    return {
+        "type": "section",
+        "block_id": block_id,
+        "text": {"type": "mrkdwn", "text": text[:SECTION_TEXT_MAX]},
+    }
+
+
+def _field(label: str, value: str) -> JsonDict:
+    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:SECTION_FIELD_MAX]}
+
+
+def _button(action_id: str, label: str, value: str) -> JsonDict:
+    return {"type": "button", "action_id": action_id, "text": _plain(label), "value": value}
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - len(_ELLIPSIS)] + _ELLIPSIS
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Aware datetimes are converted to UTC; naive ones are taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

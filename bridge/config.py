@@ -1,0 +1,204 @@
+"""The teams and routing configuration (``traza.yml``), validated into frozen objects.
+
+``load_config(data)`` takes the already-parsed YAML document (a plain mapping) and either returns a
+``TrazaConfig`` or raises ``ConfigError`` whose lines each name the offending key path, for example
+``teams[1].slack_channel: required``. Unknown keys are tolerated (more are welcome) but reported by
+``ConfigError`` only when they look like typos of known ones is not attempted: they are simply ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
+
+DEFAULT_STAMP = "*{agent} · {team}*\n{text}"
+_TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_STAMP_FIELDS = {"agent", "team", "text"}
+
+
+class ConfigError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: TeamId
+    name: str
+    slack_channel: SlackChannel
+    leads: frozenset[SlackUserId] = frozenset()
+    members: frozenset[SlackUserId] = frozenset()
+    keywords: tuple[str, ...] = ()
+    stamp: str | None = None
+
+    def is_member(self, user: str) -> bool:
+        return user in self.members or user in self.leads
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessNumber:
+    phone_number_id: WaPhoneNumberId
+    default_team: TeamId | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrazaConfig:
+    teams: tuple[Team, ...]
+    numbers: tuple[BusinessNumber, ...]
+    default_team: TeamId
+    stamp: str = DEFAULT_STAMP
+    admins: frozenset[SlackUserId] = frozenset()
+
+    def team(self, team_id: str) -> Team | None:
+        return next((t for t in self.teams if t.id == team_id), None)
+
+    def number(self, phone_number_id: str) -> BusinessNumber | None:
+        return next((n for n in self.numbers if n.phone_number_id == phone_number_id), None)
+
+    def team_for_channel(self, channel: str) -> Team | None:
+        return next((t for t in self.teams if t.slack_channel == channel), None)
+
+    def stamp_for(self, team_id: str) -> str:
+        team = self.team(team_id)
+        return team.stamp if team and team.stamp else self.stamp
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def string(self, data: Mapping[str, Any], key: str, path: str, *, required: bool = True) -> str | None:
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.fail(f"{path}.{key}", "required")
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            self.fail(f"{path}.{key}", f"must be a string, got {type(value).__name__}")
+            return None
+        text = str(value).strip()
+        if required and not text:
+            self.fail(f"{path}.{key}", "must not be empty")
+            return None
+        return text
+
+    def string_list(self, data: Mapping[str, Any], key: str, path: str) -> list[str]:
+        value = data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+            self.fail(f"{path}.{key}", "must be a list of strings")
+            return []
+        return [str(v).strip() for v in value]
+
+    def users(self, data: Mapping[str, Any], key: str, path: str) -> frozenset[SlackUserId]:
+        users = self.string_list(data, key, path)
+        for i, user in enumerate(users):
+            if not _USER.match(user):
+                self.fail(f"{path}.{key}[{i}]", f"must be a Slack user id like U0123ABCD, got {user!r}")
+        return frozenset(SlackUserId(u) for u in users)
+
+    def stamp(self, value: str | None, path: str) -> None:
+        if value is None:
+            return
+        names = set(re.findall(r"{(\w*)}", value))
+        if unknown := names - _STAMP_FIELDS:
+            self.fail(path, f"unknown placeholder(s) {sorted(unknown)}; use {{agent}}, {{team}}, {{text}}")
+        if "text" not in names:
+            self.fail(path, "must contain {text}")
+
+
+def load_config(data: object) -> TrazaConfig:
+    """Validate a parsed ``traza.yml`` document; raise ``ConfigError`` naming every bad key."""
+    check = _Checker()
+    if not isinstance(data, Mapping):
+        raise ConfigError(["(top level): must be a mapping with teams, numbers and routing"])
+    teams = _teams(data.get("teams"), check)
+    team_ids = {t.id for t in teams}
+    numbers = _numbers(data.get("numbers"), team_ids, check)
+    routing = data.get("routing") or {}
+    default_team: str | None = None
+    if not isinstance(routing, Mapping):
+        check.fail("routing", "must be a mapping")
+    else:
+        default_team = check.string(routing, "default_team", "routing")
+        if default_team and default_team not in team_ids:
+            check.fail("routing.default_team", f"unknown team {default_team!r}")
+    stamp = data.get("stamp", DEFAULT_STAMP)
+    if not isinstance(stamp, str):
+        check.fail("stamp", "must be a string")
+        stamp = DEFAULT_STAMP
+    check.stamp(stamp, "stamp")
+    admins = check.users(data, "admins", "(top level)") if "admins" in data else frozenset()
+    if check.problems:
+        raise ConfigError(check.problems)
+    assert default_team is not None
+    return TrazaConfig(tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins)
+
+
+def _teams(raw: object, check: _Checker) -> list[Team]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        check.fail("teams", "required: a non-empty list of teams")
+        return []
+    teams: list[Team] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        path = f"teams[{i}]"
+        if not isinstance(item, Mapping):
+            check.fail(path, "must be a mapping with id, name and slack_channel")
+            continue
+        team_id = check.string(item, "id", path)
+        name = check.string(item, "name", path)
+        channel = check.string(item, "slack_channel", path)
+        if team_id and not _TEAM_ID.match(team_id):
+            check.fail(f"{path}.id", "must be lowercase letters, digits, '-' or '_' (max 40)")
+        if team_id in seen:
+            check.fail(f"{path}.id", f"duplicate team id {team_id!r}")
+        if channel and not _CHANNEL.match(channel):
+            check.fail(
+                f"{path}.slack_channel",
+                f"must be a Slack channel id like C0123ABCD, got {channel!r}",
+            )
+        stamp = check.string(item, "stamp", path, required=False)
+        check.stamp(stamp, f"{path}.stamp")
+        keywords = tuple(k.casefold() for k in check.string_list(item, "keywords", path) if k)
+        leads, members = check.users(item, "leads", path), check.users(item, "members", path)
+        if team_id and name and channel:
+            seen.add(team_id)
+            teams.append(Team(TeamId(team_id), name, SlackChannel(channel), leads, members, keywords, stamp))
+    return teams
+
+
+def _numbers(raw: object, team_ids: set[TeamId], check: _Checker) -> list[BusinessNumber]:
+    if raw is None:
+        return []
+    if not isinstance(raw, Sequence) or isinstance(raw, str):
+        check.fail("numbers", "must be a list")
+        return []
+    numbers: list[BusinessNumber] = []
+    for i, item in enumerate(raw):
+        path = f"numbers[{i}]"
+        if not isinstance(item, Mapping):
+            check.fail(path, "must be a mapping with phone_number_id")
+            continue
+        pnid = check.string(item, "phone_number_id", path)
+        if pnid and not pnid.isdigit():
+            check.fail(f"{path}.phone_number_id", "must be the Cloud API phone_number_id (digits)")
+        team = check.string(item, "default_team", path, required=False)
+        if team and team not in team_ids:
+            check.fail(f"{path}.default_team", f"unknown team {team!r}")
+        name = check.string(item, "name", path, required=False)
+        if pnid:
+            numbers.append(BusinessNumber(WaPhoneNumberId(pnid), TeamId(team) if team else None, name))
+    return numbers

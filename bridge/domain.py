@@ -1,0 +1,158 @@
+"""Traza's domain vocabulary: typed ids, conversation states and the one event vocabulary.
+
+Glossary (no synonyms anywhere in the code base):
+
+- **conversation**: one case with one customer on one business WhatsApp number, from the first message
+  to its close. A customer writing again after a close opens a new conversation linked to the old ones.
+- **ref**: a conversation's short public number (``1042``), shown on its card, typed as ``1042``/``#1042``.
+- **contact**: the WhatsApp user (customer), keyed by business-scoped user id or phone digits.
+- **agent**: a Slack user who answers. **lead**: an agent allowed to reassign inside a team.
+- **team**: a group with its Slack channel.
+- **card**: the thread's parent message in Slack, always showing the live state of the conversation.
+- **message link**: the pair (``wa_message_id`` ⇄ ``slack_channel`` + ``slack_ts``) for one mirrored message.
+- **mirror**: to copy a message from one side to the other, keeping order and identity.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import NewType
+
+WaMessageId = NewType("WaMessageId", str)
+"""A Cloud API message id (``wamid.…``); opaque, never parsed."""
+WaPhoneNumberId = NewType("WaPhoneNumberId", str)
+"""The Cloud API id of one business number (``metadata.phone_number_id``)."""
+SlackChannel = NewType("SlackChannel", str)
+SlackTs = NewType("SlackTs", str)
+"""A Slack message timestamp (``1767268800.000100``); a thread is named by its parent's ts."""
+SlackUserId = NewType("SlackUserId", str)
+TeamId = NewType("TeamId", str)
+Ref = NewType("Ref", int)
+
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
+
+
+class ConversationState(enum.StrEnum):
+    """Where a conversation is in its life. ``open`` waits for an agent; ``assigned`` has a holder."""
+
+    OPEN = "open"
+    ASSIGNED = "assigned"
+    CLOSED = "closed"
+
+
+class Direction(enum.StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """WhatsApp delivery states of an outbound message, in the order they may only move forward."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    PLAYED = "played"
+    FAILED = "failed"
+
+    @property
+    def rank(self) -> int:
+        return _STATUS_RANK[self]
+
+    def advances_to(self, new: DeliveryStatus) -> bool:
+        """A status update is applied only when it moves forward (a late ``sent`` after ``read`` is ignored).
+
+        ``failed`` is terminal and may follow any non-terminal state.
+        """
+        if self is DeliveryStatus.FAILED:
+            return False
+        if new is DeliveryStatus.FAILED:
+            return True
+        return new.rank > self.rank
+
+
+_STATUS_RANK = {
+    DeliveryStatus.PENDING: 0,
+    DeliveryStatus.SENT: 1,
+    DeliveryStatus.DELIVERED: 2,
+    DeliveryStatus.READ: 3,
+    DeliveryStatus.PLAYED: 4,
+    DeliveryStatus.FAILED: 5,
+}
+
+
+class EventType(enum.StrEnum):
+    """The one event vocabulary, used by the audit log, metrics and logs alike (past tense)."""
+
+    CONVERSATION_OPENED = "ConversationOpened"
+    CONVERSATION_ROUTED = "ConversationRouted"
+    CUSTOMER_MESSAGE_RECEIVED = "CustomerMessageReceived"
+    CUSTOMER_MESSAGE_MIRRORED = "CustomerMessageMirrored"
+    CUSTOMER_MESSAGE_EDITED = "CustomerMessageEdited"
+    CUSTOMER_MESSAGE_REVOKED = "CustomerMessageRevoked"
+    CUSTOMER_REACTED = "CustomerReacted"
+    CONTACT_CHANGED_NUMBER = "ContactChangedNumber"
+    CARD_POSTED = "CardPosted"
+    MIRROR_FAILED = "MirrorFailed"
+    REPLY_RECEIVED = "ReplyReceived"
+    REPLY_SENT = "ReplySent"
+    REPLY_DELIVERED = "ReplyDelivered"
+    REPLY_READ = "ReplyRead"
+    REPLY_FAILED = "ReplyFailed"
+    REPLY_REFUSED = "ReplyRefused"
+    REPLY_EDIT_ATTEMPTED = "ReplyEditAttempted"
+    REPLY_DELETE_ATTEMPTED = "ReplyDeleteAttempted"
+    NOTE_ADDED = "NoteAdded"
+    TEMPLATE_SENT = "TemplateSent"
+    STATUS_RECEIVED = "StatusReceived"
+    CONVERSATION_CLAIMED = "ConversationClaimed"
+    CONVERSATION_TRANSFERRED = "ConversationTransferred"
+    CONVERSATION_CLOSED = "ConversationClosed"
+    CONVERSATION_REOPENED = "ConversationReopened"
+    COMMAND_REFUSED = "CommandRefused"
+    WEBHOOK_ERROR_RECEIVED = "WebhookErrorReceived"
+    UPDATE_SKIPPED = "UpdateSkipped"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    """What the card and the Slack side need to know about one conversation."""
+
+    id: int
+    ref: Ref
+    state: ConversationState
+    team_id: TeamId
+    team_name: str
+    slack_channel: SlackChannel
+    slack_thread_ts: SlackTs | None
+    assignee: SlackUserId | None
+    contact_name: str
+    contact_display: str
+    business_number: str
+    opened_at: datetime
+    last_customer_message_at: datetime | None
+    first_response_at: datetime | None
+    window_ends_at: datetime | None
+    closed_at: datetime | None = None
+    closed_by: SlackUserId | None = None
+
+    def window_open(self, now: datetime) -> bool:
+        return self.window_ends_at is not None and now < self.window_ends_at
+
+    def waiting_since(self) -> datetime | None:
+        """The customer is waiting when their last message has no answer after it."""
+        if self.state is ConversationState.CLOSED or self.last_customer_message_at is None:
+            return None
+        if self.first_response_at and self.first_response_at >= self.last_customer_message_at:
+            return None
+        return self.last_customer_message_at
+
+
+def parse_ref(text: str) -> Ref | None:
+    """``1042`` or ``#1042`` → ``Ref(1042)``; anything else → ``None``."""
+    raw = text.strip().removeprefix("#")
+    if raw.isdigit() and 0 < len(raw) <= 12:
+        return Ref(int(raw))
+    return None

@@ -1,0 +1,97 @@
+"""Use cases that mirror WhatsApp into Slack: post a conversation's card, mirror a customer message,
+refresh the card. Each runs as one job of the durable queue and is safe to run again after a crash.
+
+The crash story, step by step: a job that has already run once (``attempt > 1``) first asks the chat
+surface whether its post already exists (Slack messages carry metadata naming what they mirror) and
+records that instead of posting twice. A media message is two steps, the words then the file, with
+the words' ts recorded in between, so a retry never re-posts text and never loses the file.
+Remote failures are classified by the error tree: transient ones propagate (the queue retries with
+backoff), permanent ones on the media step become a readable notice in the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from bridge.domain import ConversationView
+from bridge.errors import PermanentRemoteError
+from bridge.inbound import MediaBody
+from bridge.ports import ChatSurface, MediaSource, MirrorLedger
+
+log = logging.getLogger("traza.mirror")
+MIME_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "audio/ogg": "ogg",
+    "audio/mpeg": "mp3",
+    "audio/mp4": "m4a",
+    "audio/aac": "aac",
+    "audio/amr": "amr",
+    "video/mp4": "mp4",
+    "video/3gpp": "3gp",
+    "application/pdf": "pdf",
+    "text/plain": "txt",
+}
+
+
+def media_filename(body: MediaBody, wa_message_id: str) -> str:
+    if body.filename:
+        return body.filename
+    base = body.mime_type.split(";")[0].strip()
+    extension = MIME_EXTENSIONS.get(base, base.rsplit("/", 1)[-1] or "bin")
+    return f"whatsapp-{body.kind}-{wa_message_id[-8:].strip('=')}.{extension}"
+
+
+async def post_card(
+    conversation_id: int, attempt: int, ledger: MirrorLedger, surface: ChatSurface, now: datetime
+) -> None:
+    view = await ledger.view(conversation_id)
+    if view.slack_thread_ts is not None:
+        await ledger.card_posted(conversation_id, view.slack_thread_ts)
+        return
+    found = await surface.find_card(view) if attempt > 1 else None
+    ts = found or await surface.post_card(view, now)
+    await ledger.card_posted(conversation_id, ts)
+
+
+async def update_card(
+    conversation_id: int, ledger: MirrorLedger, surface: ChatSurface, now: datetime
+) -> None:
+    view = await ledger.view(conversation_id)
+    await surface.update_card(view, now)
+    await ledger.card_updated()
+
+
+async def mirror_inbound(
+    link_id: int, attempt: int, ledger: MirrorLedger, surface: ChatSurface, media: MediaSource
+) -> None:
+    item = await ledger.inbound(link_id)
+    posted = item.posted_ts
+    if posted is None and attempt > 1:
+        posted = await surface.find_mirrored(item.view, link_id)
+        if posted is not None:
+            await ledger.message_posted(link_id, posted)
+    body = item.message.body
+    if posted is None:
+        posted = await surface.post_customer_message(item)
+        await ledger.message_posted(link_id, posted)
+    if not isinstance(body, MediaBody):
+        await ledger.message_mirrored(link_id)
+        return
+    problem = await _mirror_media(item.view, body, item.message.wa_message_id, surface, media)
+    await ledger.message_mirrored(link_id, problem)
+
+
+async def _mirror_media(
+    view: ConversationView, body: MediaBody, wa_message_id: str, surface: ChatSurface, media: MediaSource
+) -> str | None:
+    try:
+        file = await media.fetch(body.media_id, media_filename(body, wa_message_id))
+    except PermanentRemoteError as exc:
+        problem = f"⚠️ The {body.kind} could not be downloaded from WhatsApp ({exc.code}: {exc.message})."
+        await surface.post_notice(view, problem)
+        return problem
+    await surface.upload_file(view, file)
+    return None

@@ -1,0 +1,91 @@
+"""Reading conversations as the domain sees them (``ConversationView``) and small shared writes."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bridge.config import TrazaConfig
+from bridge.contacts import display_phone
+from bridge.domain import (
+    ConversationState,
+    ConversationView,
+    Ref,
+    SlackChannel,
+    SlackTs,
+    SlackUserId,
+    TeamId,
+)
+from store.tables import business_numbers, contacts, conversations
+
+
+def _view_query() -> Select[tuple[object, ...]]:
+    return (
+        select(
+            conversations,
+            contacts.c.profile_name,
+            contacts.c.wa_id,
+            contacts.c.username,
+            contacts.c.user_id,
+            business_numbers.c.display_phone_number,
+        )
+        .join(contacts, contacts.c.id == conversations.c.contact_id)
+        .join(business_numbers, business_numbers.c.phone_number_id == conversations.c.phone_number_id)
+    )
+
+
+async def load_view(conn: AsyncConnection, config: TrazaConfig, conversation_id: int) -> ConversationView:
+    row = (await conn.execute(_view_query().where(conversations.c.id == conversation_id))).mappings().one()
+    return _to_view(row, config)
+
+
+async def find_by_ref(conn: AsyncConnection, config: TrazaConfig, ref: int) -> ConversationView | None:
+    row = (await conn.execute(_view_query().where(conversations.c.ref == ref))).mappings().first()
+    return _to_view(row, config) if row else None
+
+
+async def find_by_thread(
+    conn: AsyncConnection, config: TrazaConfig, channel: str, thread_ts: str
+) -> ConversationView | None:
+    row = (
+        (
+            await conn.execute(
+                _view_query()
+                .where(
+                    conversations.c.slack_channel == channel,
+                    conversations.c.slack_thread_ts == thread_ts,
+                )
+                .order_by(conversations.c.id.desc())
+                .limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return _to_view(row, config) if row else None
+
+
+def _to_view(row: object, config: TrazaConfig) -> ConversationView:
+    r = dict(row)  # type: ignore[call-overload]
+    team = config.team(r["team_id"])
+    phone = display_phone(r["wa_id"])
+    name = r["profile_name"] or r["username"] or phone or r["user_id"] or "WhatsApp customer"
+    return ConversationView(
+        id=r["id"],
+        ref=Ref(r["ref"]),
+        state=ConversationState(r["state"]),
+        team_id=TeamId(r["team_id"]),
+        team_name=team.name if team else r["team_id"],
+        slack_channel=SlackChannel(r["slack_channel"]),
+        slack_thread_ts=SlackTs(r["slack_thread_ts"]) if r["slack_thread_ts"] else None,
+        assignee=SlackUserId(r["assignee"]) if r["assignee"] else None,
+        contact_name=name,
+        contact_display=phone or (f"@{r['username']}" if r["username"] else ""),
+        business_number=display_phone(r["display_phone_number"]) or r["phone_number_id"],
+        opened_at=r["opened_at"],
+        last_customer_message_at=r["last_customer_message_at"],
+        first_response_at=r["last_agent_message_at"],
+        window_ends_at=r["window_ends_at"],
+        closed_at=r["closed_at"],
+        closed_by=SlackUserId(r["closed_by"]) if r["closed_by"] else None,
+    )

@@ -1,0 +1,451 @@
+"""Ingest: turn stored webhooks into conversations, message links, events and jobs.
+
+This is the database half of the inbound use case (``mirror_inbound`` is the Slack half, run later
+from the jobs this module enqueues). It is a transaction script over SQL rather than a bridge use
+case behind a repository port: every step is a read or write of these tables, and one transaction
+per webhook is what makes "acted on once" true — a webhook row is marked processed in the same
+transaction that records its effects, and a wamid already linked is skipped, so redeliveries,
+duplicates inside one batch and a crash half-way all end in exactly one message link and one job.
+Only the worker holding the ``ingest`` lease runs this, which keeps webhooks in arrival order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bridge import codec
+from bridge.config import TrazaConfig
+from bridge.contacts import contact_key, contact_keys
+from bridge.domain import CUSTOMER_SERVICE_WINDOW, ConversationState, DeliveryStatus, EventType
+from bridge.inbound import (
+    InboundMessage,
+    ParsedWebhook,
+    RevokeBody,
+    Sender,
+    StatusUpdate,
+    SystemBody,
+    body_kind,
+    plain_text,
+)
+from bridge.routing import route
+from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
+from store import events, jobs
+from store.events import NewEvent
+from store.tables import business_numbers, contacts, conversations, message_links, webhook_inbox
+
+log = logging.getLogger("traza.ingest")
+REF_OFFSET = 1000
+STATUS_EVENTS = {
+    DeliveryStatus.SENT: EventType.REPLY_SENT,
+    DeliveryStatus.DELIVERED: EventType.REPLY_DELIVERED,
+    DeliveryStatus.READ: EventType.REPLY_READ,
+    DeliveryStatus.PLAYED: EventType.REPLY_READ,
+    DeliveryStatus.FAILED: EventType.REPLY_FAILED,
+}
+
+
+async def ingest_pending(
+    engine: AsyncEngine, config: TrazaConfig, clock: Callable[[], datetime], limit: int = 200
+) -> int:
+    """Apply up to ``limit`` stored webhooks in arrival order; returns how many were applied."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(webhook_inbox.c.id, webhook_inbox.c.body)
+                .where(webhook_inbox.c.processed_at.is_(None))
+                .order_by(webhook_inbox.c.id)
+                .limit(limit)
+            )
+        ).all()
+    for row in rows:
+        await _ingest_one(engine, config, clock, row.id, row.body)
+    return len(rows)
+
+
+async def _ingest_one(
+    engine: AsyncEngine,
+    config: TrazaConfig,
+    clock: Callable[[], datetime],
+    inbox_id: int,
+    body: bytes,
+) -> None:
+    error: str | None = None
+    try:
+        parsed = parse_webhook(orjson.loads(body))
+    except (orjson.JSONDecodeError, MalformedWebhook) as exc:
+        parsed, error = ParsedWebhook(), f"unreadable webhook: {exc}"
+        log.error("webhook %s could not be parsed: %s", inbox_id, exc)
+    async with engine.begin() as conn:
+        done = await conn.execute(
+            update(webhook_inbox)
+            .where(webhook_inbox.c.id == inbox_id, webhook_inbox.c.processed_at.is_(None))
+            .values(processed_at=clock(), error=error)
+        )
+        if done.rowcount != 1:
+            return  # another ingester got here first
+        await Ingest(conn, config, clock()).apply(parsed)
+
+
+class Ingest:
+    """Applies one parsed webhook inside one transaction."""
+
+    def __init__(self, conn: AsyncConnection, config: TrazaConfig, now: datetime) -> None:
+        self.conn, self.config, self.now = conn, config, now
+        self.new_events: list[NewEvent] = []
+        self.card_updates: set[int] = set()
+
+    async def apply(self, parsed: ParsedWebhook) -> None:
+        for message in parsed.messages:
+            await self.message(message)
+        for status in parsed.statuses:
+            await self.status(status)
+        for err in parsed.errors:
+            self.new_events.append(
+                NewEvent(
+                    EventType.WEBHOOK_ERROR_RECEIVED,
+                    self.now,
+                    phone_number_id=err.phone_number_id,
+                    payload={"errors": [codec.encode(e) for e in err.errors]},
+                )
+            )
+            log.warning(
+                "Cloud API reported errors for %s: %s",
+                err.phone_number_id,
+                ", ".join(f"{e.code} {e.title}" for e in err.errors),
+            )
+        for skipped in parsed.skipped:
+            self.new_events.append(
+                NewEvent(
+                    EventType.UPDATE_SKIPPED,
+                    self.now,
+                    payload={"where": skipped.where, "reason": skipped.reason},
+                )
+            )
+            log.warning("webhook update skipped at %s: %s", skipped.where, skipped.reason)
+        for conversation_id in self.card_updates:
+            channel = await self.conn.scalar(
+                select(conversations.c.slack_channel).where(conversations.c.id == conversation_id)
+            )
+            if not await jobs.pending_kinds(self.conn, f"conv:{conversation_id}", "update_card"):
+                await jobs.enqueue(
+                    self.conn,
+                    f"conv:{conversation_id}",
+                    "update_card",
+                    {"conversation_id": conversation_id},
+                    self.now,
+                    slack_channel=channel,
+                )
+        await events.append(self.conn, self.new_events)
+
+    async def message(self, msg: InboundMessage) -> None:
+        seen = await self.conn.scalar(
+            select(message_links.c.id).where(message_links.c.wa_message_id == msg.wa_message_id)
+        )
+        if seen is not None:
+            log.info("duplicate message %s ignored", msg.wa_message_id)
+            return
+        await self._business_number(msg.phone_number_id, msg.display_phone_number)
+        contact_id = await self._contact(msg.sender, msg.body)
+        conv = await self._open_conversation(contact_id, msg)
+        kind = body_kind(msg.body)
+        text = plain_text(msg.body)
+        link_id = (
+            await self.conn.execute(
+                insert(message_links)
+                .values(
+                    conversation_id=conv["id"],
+                    direction="inbound",
+                    kind=kind,
+                    wa_message_id=msg.wa_message_id,
+                    slack_channel=conv["slack_channel"],
+                    body=text,
+                    payload=json.dumps(codec.encode(msg)),
+                    status="received",
+                    status_at=self.now,
+                    sent_at=msg.sent_at,
+                    created_at=self.now,
+                )
+                .returning(message_links.c.id)
+            )
+        ).scalar_one()
+        await self._touch_conversation(conv, msg)
+        self.new_events.append(
+            NewEvent(
+                EventType.CUSTOMER_MESSAGE_RECEIVED,
+                msg.sent_at,
+                conv["id"],
+                conv["ref"],
+                actor=f"contact:{contact_id}",
+                team_id=conv["team_id"],
+                phone_number_id=msg.phone_number_id,
+                payload={
+                    "wa_message_id": msg.wa_message_id,
+                    "kind": kind,
+                    "text": text,
+                    "received_at": self.now.isoformat(),
+                },
+            )
+        )
+        await jobs.enqueue(
+            self.conn,
+            f"conv:{conv['id']}",
+            "mirror_inbound",
+            {"link_id": link_id},
+            self.now,
+            slack_channel=conv["slack_channel"],
+        )
+
+    async def _business_number(self, phone_number_id: str, display: str) -> None:
+        row = (
+            await self.conn.execute(
+                select(business_numbers).where(business_numbers.c.phone_number_id == phone_number_id)
+            )
+        ).first()
+        configured = self.config.number(phone_number_id)
+        default_team = configured.default_team if configured else None
+        if row is None:
+            await self.conn.execute(
+                insert(business_numbers).values(
+                    phone_number_id=phone_number_id,
+                    display_phone_number=display,
+                    default_team=default_team,
+                )
+            )
+        elif row.display_phone_number != display and display:
+            await self.conn.execute(
+                update(business_numbers)
+                .where(business_numbers.c.phone_number_id == phone_number_id)
+                .values(display_phone_number=display)
+            )
+
+    async def _contact(self, sender: Sender, body: object) -> int:
+        keys = contact_keys(sender)
+        clauses: list[ColumnElement[bool]] = [contacts.c.key.in_(keys)]
+        if sender.wa_id:
+            clauses.append(contacts.c.wa_id == sender.wa_id)
+        if sender.user_id:
+            clauses.append(contacts.c.user_id == sender.user_id)
+        row = (
+            (await self.conn.execute(select(contacts).where(or_(*clauses)).order_by(contacts.c.id).limit(1)))
+            .mappings()
+            .first()
+        )
+        wa_id, user_id = sender.wa_id, sender.user_id
+        if isinstance(body, SystemBody):
+            wa_id, user_id = body.new_wa_id or wa_id, body.new_user_id or user_id
+        key = contact_key(Sender(wa_id, user_id))
+        values = {"key": key, "wa_id": wa_id, "user_id": user_id, "updated_at": self.now}
+        if sender.profile_name:
+            values["profile_name"] = sender.profile_name
+        if sender.username:
+            values["username"] = sender.username
+        if row is None:
+            return int(
+                (
+                    await self.conn.execute(
+                        insert(contacts).values(created_at=self.now, **values).returning(contacts.c.id)
+                    )
+                ).scalar_one()
+            )
+        values = {k: v for k, v in values.items() if v is not None}
+        if any(row[k] != v for k, v in values.items() if k != "updated_at"):
+            await self.conn.execute(update(contacts).where(contacts.c.id == row["id"]).values(**values))
+            if isinstance(body, SystemBody):
+                self.new_events.append(
+                    NewEvent(
+                        EventType.CONTACT_CHANGED_NUMBER,
+                        self.now,
+                        actor=f"contact:{row['id']}",
+                        payload={
+                            "old_wa_id": row["wa_id"],
+                            "new_wa_id": wa_id,
+                            "old_user_id": row["user_id"],
+                            "new_user_id": user_id,
+                        },
+                    )
+                )
+        return int(row["id"])
+
+    async def _open_conversation(self, contact_id: int, msg: InboundMessage) -> dict[str, Any]:
+        row = (
+            (
+                await self.conn.execute(
+                    select(conversations).where(
+                        conversations.c.contact_id == contact_id,
+                        conversations.c.phone_number_id == msg.phone_number_id,
+                        conversations.c.state != ConversationState.CLOSED,
+                    )
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is not None:
+            return dict(row)
+        decision = route(self.config, msg.phone_number_id, plain_text(msg.body))
+        team = self.config.team(decision.team_id)
+        assert team is not None, "routing only returns configured teams"
+        previous = await self.conn.scalar(
+            select(conversations.c.id)
+            .where(
+                conversations.c.contact_id == contact_id,
+                conversations.c.phone_number_id == msg.phone_number_id,
+            )
+            .order_by(conversations.c.id.desc())
+            .limit(1)
+        )
+        conv_id = (
+            await self.conn.execute(
+                insert(conversations)
+                .values(
+                    contact_id=contact_id,
+                    phone_number_id=msg.phone_number_id,
+                    team_id=team.id,
+                    state=ConversationState.OPEN,
+                    slack_channel=team.slack_channel,
+                    opened_at=self.now,
+                    previous_conversation_id=previous,
+                    routing_rule=f"{decision.rule}: {decision.detail}",
+                )
+                .returning(conversations.c.id)
+            )
+        ).scalar_one()
+        ref = REF_OFFSET + int(conv_id)
+        await self.conn.execute(update(conversations).where(conversations.c.id == conv_id).values(ref=ref))
+        common = {
+            "conversation_id": conv_id,
+            "ref": ref,
+            "team_id": team.id,
+            "phone_number_id": msg.phone_number_id,
+        }
+        self.new_events += [
+            NewEvent(
+                EventType.CONVERSATION_OPENED,
+                self.now,
+                actor=f"contact:{contact_id}",
+                **common,
+                payload={"contact_id": contact_id, "previous_conversation_id": previous},
+            ),
+            NewEvent(
+                EventType.CONVERSATION_ROUTED,
+                self.now,
+                actor="traza",
+                **common,
+                payload={"rule": decision.rule, "detail": decision.detail, "team": team.id},
+            ),
+        ]
+        await jobs.enqueue(
+            self.conn,
+            f"conv:{conv_id}",
+            "post_card",
+            {"conversation_id": conv_id},
+            self.now,
+            slack_channel=team.slack_channel,
+        )
+        row = (
+            (await self.conn.execute(select(conversations).where(conversations.c.id == conv_id)))
+            .mappings()
+            .one()
+        )
+        return dict(row)
+
+    async def _touch_conversation(self, conv: dict[str, Any], msg: InboundMessage) -> None:
+        if isinstance(msg.body, (SystemBody, RevokeBody)):
+            return
+        last = conv["last_customer_message_at"]
+        answered = conv["last_agent_message_at"]
+        window = conv["window_ends_at"]
+        values: dict[str, Any] = {}
+        if not isinstance(last, datetime) or msg.sent_at > last:
+            values["last_customer_message_at"] = msg.sent_at
+        ends = msg.sent_at + CUSTOMER_SERVICE_WINDOW
+        if not isinstance(window, datetime) or ends > window:
+            values["window_ends_at"] = ends
+        if values:
+            await self.conn.execute(
+                update(conversations).where(conversations.c.id == conv["id"]).values(**values)
+            )
+        was_waiting = isinstance(last, datetime) and not (isinstance(answered, datetime) and answered >= last)
+        window_reopened = isinstance(window, datetime) and window <= self.now
+        if conv["slack_thread_ts"] is not None and (not was_waiting or window_reopened):
+            self.card_updates.add(int(str(conv["id"])))
+
+    async def status(self, st: StatusUpdate) -> None:
+        clauses: list[ColumnElement[bool]] = [message_links.c.wa_message_id == st.wa_message_id]
+        if st.biz_opaque_callback_data and st.biz_opaque_callback_data.startswith("link:"):
+            link = st.biz_opaque_callback_data.removeprefix("link:")
+            if link.isdigit():
+                clauses.append(message_links.c.id == int(link))
+        row = (
+            (await self.conn.execute(select(message_links).where(or_(*clauses)).limit(1))).mappings().first()
+        )
+        try:
+            new = DeliveryStatus(st.status)
+        except ValueError:
+            new = None
+        payload = {
+            "wa_message_id": st.wa_message_id,
+            "status": st.status,
+            "errors": [codec.encode(e) for e in st.errors],
+        }
+        if row is None or new is None:
+            self.new_events.append(
+                NewEvent(
+                    EventType.STATUS_RECEIVED,
+                    st.at,
+                    phone_number_id=st.phone_number_id,
+                    payload={**payload, "known_message": row is not None},
+                )
+            )
+            return
+        if not DeliveryStatus(row["status"] if row["status"] in DeliveryStatus else "pending").advances_to(
+            new
+        ):
+            return
+        first = st.errors[0] if st.errors else None
+        await self.conn.execute(
+            update(message_links)
+            .where(message_links.c.id == row["id"])
+            .values(
+                status=new,
+                status_at=st.at,
+                wa_message_id=row["wa_message_id"] or st.wa_message_id,
+                error_code=first.code if first else None,
+                error_text=(first.details or first.message or first.title) if first else None,
+            )
+        )
+        conv = (
+            await self.conn.execute(
+                select(conversations.c.ref, conversations.c.team_id, conversations.c.slack_channel).where(
+                    conversations.c.id == row["conversation_id"]
+                )
+            )
+        ).one()
+        self.new_events.append(
+            NewEvent(
+                STATUS_EVENTS[new],
+                st.at,
+                row["conversation_id"],
+                conv.ref,
+                actor="whatsapp",
+                team_id=conv.team_id,
+                phone_number_id=st.phone_number_id,
+                payload=payload,
+            )
+        )
+        await jobs.enqueue(
+            self.conn,
+            f"conv:{row['conversation_id']}",
+            "mark_status",
+            {"link_id": row["id"]},
+            self.now,
+            slack_channel=None,
+        )

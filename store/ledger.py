@@ -1,0 +1,146 @@
+"""The database side of one mirror job (the bridge's ``MirrorLedger`` port).
+
+A ledger is bound to the job it serves: the call that records the job's outcome also deletes the
+job, in the same transaction, so "posted to Slack" and "job done" can never disagree after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge import codec
+from bridge.config import TrazaConfig
+from bridge.domain import ConversationView, EventType, SlackTs
+from bridge.inbound import EditBody, InboundMessage, ReactionBody, RevokeBody
+from bridge.ports import InboundToMirror
+from store import events, jobs
+from store.conversations import load_view
+from store.events import NewEvent
+from store.tables import conversations, message_links
+
+
+class JobLedger:
+    def __init__(
+        self, engine: AsyncEngine, config: TrazaConfig, job_id: int, clock: Callable[[], datetime]
+    ) -> None:
+        self.engine, self.config, self.job_id, self.clock = engine, config, job_id, clock
+
+    async def view(self, conversation_id: int) -> ConversationView:
+        async with self.engine.connect() as conn:
+            return await load_view(conn, self.config, conversation_id)
+
+    async def inbound(self, link_id: int) -> InboundToMirror:
+        async with self.engine.connect() as conn:
+            link = (
+                (await conn.execute(select(message_links).where(message_links.c.id == link_id)))
+                .mappings()
+                .one()
+            )
+            view = await load_view(conn, self.config, link["conversation_id"])
+            message = codec.decode(json.loads(link["payload"]))
+            assert isinstance(message, InboundMessage)
+            target = _target_of(message)
+            target_ts = None
+            if target:
+                target_ts = await conn.scalar(
+                    select(message_links.c.slack_ts).where(message_links.c.wa_message_id == target)
+                )
+        return InboundToMirror(link_id, view, message, target_ts, link["slack_ts"])
+
+    async def card_posted(self, conversation_id: int, ts: SlackTs) -> None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id, conversations.c.slack_thread_ts.is_(None))
+                .values(slack_thread_ts=ts)
+            )
+            if result.rowcount == 1:
+                row = (
+                    await conn.execute(
+                        select(
+                            conversations.c.ref,
+                            conversations.c.team_id,
+                            conversations.c.slack_channel,
+                            conversations.c.phone_number_id,
+                        ).where(conversations.c.id == conversation_id)
+                    )
+                ).one()
+                await events.append(
+                    conn,
+                    [
+                        NewEvent(
+                            EventType.CARD_POSTED,
+                            self.clock(),
+                            conversation_id,
+                            row.ref,
+                            actor="traza",
+                            team_id=row.team_id,
+                            phone_number_id=row.phone_number_id,
+                            payload={"slack_channel": row.slack_channel, "slack_thread_ts": ts},
+                        )
+                    ],
+                )
+            await jobs.finish(conn, self.job_id)
+
+    async def card_updated(self) -> None:
+        async with self.engine.begin() as conn:
+            await jobs.finish(conn, self.job_id)
+
+    async def message_posted(self, link_id: int, ts: SlackTs) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(update(message_links).where(message_links.c.id == link_id).values(slack_ts=ts))
+
+    async def message_mirrored(self, link_id: int, problem: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            link = (
+                await conn.execute(
+                    select(
+                        message_links.c.wa_message_id,
+                        message_links.c.slack_ts,
+                        message_links.c.slack_channel,
+                        conversations.c.id,
+                        conversations.c.ref,
+                        conversations.c.team_id,
+                        conversations.c.phone_number_id,
+                    )
+                    .join(conversations, conversations.c.id == message_links.c.conversation_id)
+                    .where(message_links.c.id == link_id)
+                )
+            ).one()
+            payload = {
+                "wa_message_id": link.wa_message_id,
+                "slack_channel": link.slack_channel,
+                "slack_ts": link.slack_ts,
+            }
+            kind = EventType.CUSTOMER_MESSAGE_MIRRORED
+            if problem:
+                payload["problem"] = problem
+                kind = EventType.MIRROR_FAILED
+            await events.append(
+                conn,
+                [
+                    NewEvent(
+                        kind,
+                        self.clock(),
+                        link.id,
+                        link.ref,
+                        actor="traza",
+                        team_id=link.team_id,
+                        phone_number_id=link.phone_number_id,
+                        payload=payload,
+                    )
+                ],
+            )
+            await jobs.finish(conn, self.job_id)
+
+
+def _target_of(message: InboundMessage) -> str | None:
+    body = message.body
+    if isinstance(body, (ReactionBody, EditBody, RevokeBody)):
+        return body.target
+    return message.context.quoted if message.context else None

@@ -1,0 +1,1 @@
+"""Stateful fake Slack Web API and WhatsApp Graph API servers for tests and the local sandbox."""

@@ -1,0 +1,243 @@
+"""The worker: ingests stored webhooks and runs the durable jobs, with owned, awaited tasks.
+
+Two loops share one process: the *ingest* loop (only the holder of the ``ingest`` lease runs it, so
+webhooks apply in arrival order) and the *dispatch* loop, which picks runnable job heads (one per
+conversation at a time), respects each Slack channel's pace, runs up to ``worker_concurrency`` jobs
+at once and keeps their leases alive. Failures follow the error tree: rate limits wait as told,
+transient errors back off exponentially, permanent ones are recorded and retried slowly when they
+are configuration problems (so nothing is lost while an admin fixes a channel), and given up with a
+notice in the thread when retrying can never help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bridge import mirror
+from bridge.config import TrazaConfig
+from bridge.domain import EventType
+from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
+from bridge.ports import ChatSurface, MediaSource
+from store import events, jobs, leases
+from store.coordination import Coordinator
+from store.events import NewEvent
+from store.ingest import ingest_pending
+from store.jobs import Job
+from store.ledger import JobLedger
+
+log = logging.getLogger("traza.worker")
+PACED_KINDS = frozenset({"post_card", "mirror_inbound"})
+CONFIG_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "missing_scope",
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "no_permission",
+        "restricted_action",
+        "190",
+    }
+)
+MAX_PERMANENT_ATTEMPTS = 5
+INGEST_LEASE = timedelta(seconds=15)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        config: TrazaConfig,
+        coordinator: Coordinator,
+        surface: ChatSurface,
+        media: MediaSource,
+        *,
+        concurrency: int = 16,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.engine, self.config, self.coordinator = engine, config, coordinator
+        self.surface, self.media, self.clock = surface, media, clock
+        self.concurrency = concurrency
+        self.holder = jobs.worker_identity()
+        self.running: dict[int, asyncio.Task[None]] = {}
+        self.busy_keys: set[str] = set()
+        self.stats = {"jobs_done": 0, "jobs_retried": 0, "jobs_failed": 0, "webhooks_ingested": 0}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        freed = await jobs.release_dead_locks(self.engine)
+        await leases.release_if_dead(self.engine, "ingest", jobs.is_dead_local_holder)
+        if freed:
+            log.info("resumed %d job(s) left by a crashed worker", freed)
+        loops = [
+            asyncio.create_task(self._guarded(self._ingest_loop, stop), name="traza-ingest"),
+            asyncio.create_task(self._guarded(self._dispatch_loop, stop), name="traza-dispatch"),
+            asyncio.create_task(self._guarded(self._lease_loop, stop), name="traza-leases"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+            if self.running:
+                await asyncio.wait(list(self.running.values()), timeout=10)
+            for task in self.running.values():
+                task.cancel()
+            await leases.release(self.engine, "ingest", self.holder)
+
+    async def _guarded(self, loop: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
+        """Run a loop forever, logging and restarting it after a crash (the database may be away)."""
+        while not stop.is_set():
+            try:
+                await loop(stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("worker loop %s crashed; restarting in 1 s", loop.__name__)
+                await asyncio.sleep(1.0)
+
+    async def _ingest_loop(self, stop: asyncio.Event) -> None:
+        held_until = datetime(2000, 1, 1, tzinfo=UTC)
+        while not stop.is_set():
+            now = self.clock()
+            if now >= held_until - INGEST_LEASE / 2:
+                if await leases.acquire(self.engine, "ingest", self.holder, now, INGEST_LEASE):
+                    held_until = now + INGEST_LEASE
+                else:
+                    held_until = datetime(2000, 1, 1, tzinfo=UTC)
+                    await self.coordinator.wait_for("inbox", 2.0)
+                    continue
+            applied = await ingest_pending(self.engine, self.config, self.clock)
+            if applied:
+                self.stats["webhooks_ingested"] += applied
+                await self.coordinator.wake("jobs")
+                continue
+            await self.coordinator.wait_for("inbox", 0.5)
+
+    async def _dispatch_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            pause = 0.5
+            free = self.concurrency - len(self.running)
+            if free > 0:
+                pause = min(pause, await self._start_jobs(free))
+            await self.coordinator.wait_for("jobs", pause)
+
+    async def _start_jobs(self, free: int) -> float:
+        now = self.clock()
+        pause = 0.5
+        for job in await jobs.candidates(self.engine, now, limit=free * 4 + 16):
+            if free <= 0:
+                break
+            if job.id in self.running or job.queue_key in self.busy_keys:
+                continue
+            if job.slack_channel and job.kind in PACED_KINDS:
+                wait = await self.coordinator.try_pace(job.slack_channel)
+                if wait > 0:
+                    pause = min(pause, wait)
+                    continue
+            claimed = await jobs.claim(self.engine, job, self.holder, now)
+            if claimed is None:
+                continue
+            free -= 1
+            self.busy_keys.add(job.queue_key)
+            task = asyncio.create_task(self._run(claimed), name=f"traza-job-{job.id}")
+            self.running[job.id] = task
+            task.add_done_callback(functools.partial(self._done, claimed))
+        return pause
+
+    def _done(self, job: Job, _task: asyncio.Task[None]) -> None:
+        self.running.pop(job.id, None)
+        self.busy_keys.discard(job.queue_key)
+        self.coordinator._signals["jobs"].set()
+
+    async def _lease_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.sleep(jobs.LEASE.total_seconds() / 3)
+            await jobs.renew(self.engine, list(self.running), self.holder, self.clock())
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self._handle(job)
+            self.stats["jobs_done"] += 1
+        except RateLimited as exc:
+            delay = exc.retry_after or 1.0
+            if exc.side == "slack" and job.slack_channel:
+                await self.coordinator.block_channel(job.slack_channel, delay)
+            log.warning(
+                "job %s (%s) rate limited by %s; retrying in %.1fs", job.id, job.kind, exc.side, delay
+            )
+            await self._retry(job, delay, exc, count=False)
+        except TransientRemoteError as exc:
+            await self._retry(job, exc.retry_after or _backoff(job.attempts), exc)
+        except PermanentRemoteError as exc:
+            await self._permanent(job, exc)
+        except Exception as exc:
+            log.exception("job %s (%s) crashed", job.id, job.kind)
+            await self._retry(job, _backoff(job.attempts), exc)
+
+    async def _retry(self, job: Job, delay: float, exc: Exception, *, count: bool = True) -> None:
+        self.stats["jobs_retried"] += 1
+        log.info(
+            "job %s (%s) attempt %d failed: %s; retry in %.1fs", job.id, job.kind, job.attempts, exc, delay
+        )
+        with contextlib.suppress(Exception):
+            await jobs.retry_later(self.engine, job.id, self.clock(), delay, str(exc), count_attempt=count)
+
+    async def _permanent(self, job: Job, exc: PermanentRemoteError) -> None:
+        if str(exc.code) in CONFIG_ERRORS or job.attempts < MAX_PERMANENT_ATTEMPTS:
+            log.error("job %s (%s) failed: %s — fix the configuration; retrying", job.id, job.kind, exc)
+            await self._retry(job, min(300.0, _backoff(job.attempts)), exc)
+            return
+        self.stats["jobs_failed"] += 1
+        log.error("job %s (%s) given up after %d attempts: %s", job.id, job.kind, job.attempts, exc)
+        conversation_id = job.payload.get("conversation_id")
+        async with self.engine.begin() as conn:
+            await events.append(
+                conn,
+                [
+                    NewEvent(
+                        EventType.MIRROR_FAILED,
+                        self.clock(),
+                        conversation_id,
+                        actor="traza",
+                        payload={"job": job.kind, "error": str(exc), **job.payload},
+                    )
+                ],
+            )
+            await jobs.finish(conn, job.id)
+
+    async def _handle(self, job: Job) -> None:
+        ledger = JobLedger(self.engine, self.config, job.id, self.clock)
+        match job.kind:
+            case "post_card":
+                await mirror.post_card(
+                    job.payload["conversation_id"], job.attempts, ledger, self.surface, self.clock()
+                )
+            case "update_card":
+                await mirror.update_card(job.payload["conversation_id"], ledger, self.surface, self.clock())
+            case "mirror_inbound":
+                await mirror.mirror_inbound(
+                    job.payload["link_id"], job.attempts, ledger, self.surface, self.media
+                )
+            case _:
+                raise RemoteError("traza", "unknown_job", f"no handler for job kind {job.kind!r}")
+
+
+def _backoff(attempts: int) -> float:
+    return min(300.0, 2.0 ** min(attempts, 9)) * (0.8 + 0.4 * random.random())
