@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -44,8 +45,12 @@ CARD_EVENT = "traza_card"
 
 
 def make_client(token: str, base_url: str, timeout: int = 10) -> AsyncWebClient:
-    # No retry handlers: retries belong to the job queue (see the module docstring).
-    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout, retry_handlers=[], proxy=None)
+    # No retry handlers: retries belong to the job queue (see the module docstring). One shared
+    # aiohttp session keeps connections to Slack alive instead of opening one per call.
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trust_env=False)
+    return AsyncWebClient(
+        token=token, base_url=base_url, timeout=timeout, retry_handlers=[], proxy=None, session=session
+    )
 
 
 async def slack_call(call: Awaitable[Any]) -> Any:
@@ -192,6 +197,71 @@ class SlackSurface:
     async def post_notice(self, view: ConversationView, text: str) -> SlackTs:
         response = await self._post(view.slack_channel, text=text, thread_ts=view.slack_thread_ts)
         return SlackTs(str(response["ts"]))
+
+    async def close(self) -> None:
+        if self.client.session is not None:
+            await self.client.session.close()
+
+    async def user_name(self, user_id: str) -> str:
+        """The agent's Slack display name (cached), falling back to the real name, then the id."""
+        if user_id in self._names:
+            return self._names[user_id]
+        try:
+            response = await slack_call(self.client.users_info(user=user_id))
+        except PermanentRemoteError:
+            return user_id
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = str(
+            profile.get("display_name")
+            or profile.get("real_name")
+            or user.get("real_name")
+            or user.get("name")
+            or user_id
+        )
+        self._names[user_id] = name
+        return name
+
+    async def download(self, url: str, filename: str, mimetype: str) -> MediaFile:
+        """Fetch a file an agent shared (``url_private_download`` needs the bot token)."""
+        token = self.client.token or ""
+        try:
+            async with httpx.AsyncClient(
+                timeout=httpx.Timeout(30.0, connect=5.0), trust_env=False, follow_redirects=True
+            ) as http:
+                response = await http.get(url, headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise TransientRemoteError("slack", "file_download", str(exc) or "download failed") from exc
+        if response.status_code >= 500:
+            raise TransientRemoteError("slack", f"http_{response.status_code}", "file download failed")
+        if response.status_code >= 400 or "text/html" in response.headers.get("content-type", ""):
+            raise PermanentRemoteError(
+                "slack",
+                "file_download",
+                details=(
+                    f"Slack did not hand over {filename} (HTTP {response.status_code}); "
+                    "is the files:read scope granted?"
+                ),
+            )
+        return MediaFile(response.content, mimetype or response.headers.get("content-type", ""), filename)
+
+    async def react(self, channel: str, ts: str, name: str) -> None:
+        try:
+            await slack_call(self.client.reactions_add(channel=channel, timestamp=ts, name=name))
+        except PermanentRemoteError as exc:
+            if exc.code not in ("already_reacted", "message_not_found", "too_many_reactions"):
+                raise
+
+    async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None:
+        kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        try:
+            await slack_call(self.client.chat_postEphemeral(**kwargs))
+        except PermanentRemoteError as exc:
+            if exc.code not in ("user_not_in_channel", "channel_not_found"):
+                raise
+            log.warning("could not tell %s privately (%s): %s", user, exc.code, text)
 
     async def permalink(self, channel: str, ts: str) -> str:
         try:

@@ -73,3 +73,54 @@ class MirrorLedger(Protocol):
         ...
 
     async def message_mirrored(self, link_id: int, problem: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundItem:
+    """One outbox entry (a reply part or a file) with what sending it needs."""
+
+    link_id: int
+    view: ConversationView
+    author: str
+    text: str
+    file: dict[str, object] | None
+    part: int
+    parts: int
+    wa_message_id: str | None
+    status: str
+    phone_number_id: str
+    wa_id: str | None
+    user_id: str | None
+    slack_ts: SlackTs | None
+    error_code: int | None = None
+    error_text: str | None = None
+
+
+class WhatsAppSender(Protocol):
+    async def send(self, phone_number_id: str, body: dict[str, object]) -> str: ...
+
+    async def upload(self, phone_number_id: str, file: MediaFile) -> str: ...
+
+
+class AgentDesk(Protocol):
+    """What the delivery side needs from Slack besides posting: names, files, marks, private words."""
+
+    async def user_name(self, user_id: str) -> str: ...
+
+    async def download(self, url: str, filename: str, mimetype: str) -> MediaFile: ...
+
+    async def react(self, channel: str, ts: str, name: str) -> None: ...
+
+    async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None: ...
+
+    async def post_notice(self, view: ConversationView, text: str) -> SlackTs: ...
+
+
+class DeliveryLedger(Protocol):
+    async def outbound(self, link_id: int) -> OutboundItem: ...
+
+    async def reply_accepted(self, link_id: int, wa_message_id: str) -> None: ...
+
+    async def reply_failed(self, link_id: int, code: str, reason: str) -> None: ...
+
+    async def done(self) -> None: ...

@@ -156,20 +156,24 @@ class Coordinator:
 
         return await self._guard(remote, lambda: False) if self.redis is not None else True
 
-    async def listen(self) -> None:
-        """Forward Redis wake-ups to this process's event; reconnects forever (run as a task)."""
+    async def listen(self, stop: asyncio.Event) -> None:
+        """Forward Redis wake-ups to this process's events; reconnects until ``stop`` (run as a task)."""
         if self.redis is None:
             return
-        while True:
+        while not stop.is_set():
             try:
                 pubsub = self.redis.pubsub()
                 await pubsub.subscribe(WAKE_CHANNEL)
-                async for message in pubsub.listen():
+                while not stop.is_set():
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                    if message is None:
+                        continue
                     if message.get("type") == "message":
                         data = message.get("data")
                         name = data.decode() if isinstance(data, bytes) else str(data)
                         if name in self._signals:
                             self._signals[name].set()
+                await pubsub.aclose()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

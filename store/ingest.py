@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge import codec
@@ -83,6 +84,29 @@ async def _ingest_one(
     except (orjson.JSONDecodeError, MalformedWebhook) as exc:
         parsed, error = ParsedWebhook(), f"unreadable webhook: {exc}"
         log.error("webhook %s could not be parsed: %s", inbox_id, exc)
+    try:
+        await _apply_one(engine, config, clock, inbox_id, parsed, error)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the loop retries this webhook when it is back
+    except Exception as exc:
+        # A bug must not block every later webhook: park this one (its body stays stored) and go on.
+        log.exception("webhook %s could not be applied; parked with its error for replay", inbox_id)
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(webhook_inbox)
+                .where(webhook_inbox.c.id == inbox_id)
+                .values(processed_at=clock(), error=f"ingest failed: {exc!r}"[:2000])
+            )
+
+
+async def _apply_one(
+    engine: AsyncEngine,
+    config: TrazaConfig,
+    clock: Callable[[], datetime],
+    inbox_id: int,
+    parsed: ParsedWebhook,
+    error: str | None,
+) -> None:
     async with engine.begin() as conn:
         done = await conn.execute(
             update(webhook_inbox)
@@ -92,6 +116,14 @@ async def _ingest_one(
         if done.rowcount != 1:
             return  # another ingester got here first
         await Ingest(conn, config, clock()).apply(parsed)
+
+
+def _delivery_status(value: str) -> DeliveryStatus | None:
+    """The stored status of an outbound entry; ``None`` for entries statuses never apply to."""
+    try:
+        return DeliveryStatus(value)
+    except ValueError:
+        return None
 
 
 class Ingest:
@@ -406,9 +438,8 @@ class Ingest:
                 )
             )
             return
-        if not DeliveryStatus(row["status"] if row["status"] in DeliveryStatus else "pending").advances_to(
-            new
-        ):
+        current = _delivery_status(row["status"])
+        if current is None or not current.advances_to(new):
             return
         first = st.errors[0] if st.errors else None
         await self.conn.execute(

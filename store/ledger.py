@@ -11,17 +11,17 @@ from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge import codec
 from bridge.config import TrazaConfig
 from bridge.domain import ConversationView, EventType, SlackTs
 from bridge.inbound import EditBody, InboundMessage, ReactionBody, RevokeBody
-from bridge.ports import InboundToMirror
+from bridge.ports import InboundToMirror, OutboundItem
 from store import events, jobs
 from store.conversations import load_view
 from store.events import NewEvent
-from store.tables import conversations, message_links
+from store.tables import contacts, conversations, message_links
 
 
 class JobLedger:
@@ -137,6 +137,105 @@ class JobLedger:
                 ],
             )
             await jobs.finish(conn, self.job_id)
+
+    async def outbound(self, link_id: int) -> OutboundItem:
+        async with self.engine.connect() as conn:
+            row = (
+                (
+                    await conn.execute(
+                        select(
+                            message_links,
+                            contacts.c.wa_id,
+                            contacts.c.user_id,
+                            conversations.c.phone_number_id,
+                        )
+                        .join(conversations, conversations.c.id == message_links.c.conversation_id)
+                        .join(contacts, contacts.c.id == conversations.c.contact_id)
+                        .where(message_links.c.id == link_id)
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            view = await load_view(conn, self.config, row["conversation_id"])
+        payload = json.loads(row["payload"] or "{}")
+        return OutboundItem(
+            link_id=link_id,
+            view=view,
+            author=row["author"] or "",
+            text=row["body"] or "",
+            file=payload.get("file"),
+            part=int(payload.get("part", 1)),
+            parts=int(payload.get("parts", 1)),
+            wa_message_id=row["wa_message_id"],
+            status=row["status"],
+            phone_number_id=row["phone_number_id"],
+            wa_id=row["wa_id"],
+            user_id=row["user_id"],
+            slack_ts=row["slack_ts"],
+            error_code=row["error_code"],
+            error_text=row["error_text"],
+        )
+
+    async def reply_accepted(self, link_id: int, wa_message_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(message_links)
+                .where(message_links.c.id == link_id)
+                .values(wa_message_id=wa_message_id, status_at=self.clock())
+            )
+            await self._link_event(
+                conn, link_id, EventType.REPLY_SENT, {"wa_message_id": wa_message_id, "accepted": True}
+            )
+            await jobs.finish(conn, self.job_id)
+
+    async def reply_failed(self, link_id: int, code: str, reason: str) -> None:
+        async with self.engine.begin() as conn:
+            numeric = int(code) if code.lstrip("-").isdigit() else None
+            await conn.execute(
+                update(message_links)
+                .where(message_links.c.id == link_id)
+                .values(status="failed", status_at=self.clock(), error_code=numeric, error_text=reason)
+            )
+            await self._link_event(conn, link_id, EventType.REPLY_FAILED, {"code": code, "reason": reason})
+            await jobs.finish(conn, self.job_id)
+
+    async def done(self) -> None:
+        async with self.engine.begin() as conn:
+            await jobs.finish(conn, self.job_id)
+
+    async def _link_event(
+        self, conn: AsyncConnection, link_id: int, kind: EventType, payload: dict[str, object]
+    ) -> None:
+        row = (
+            await conn.execute(
+                select(
+                    message_links.c.author,
+                    message_links.c.slack_ts,
+                    conversations.c.id,
+                    conversations.c.ref,
+                    conversations.c.team_id,
+                    conversations.c.phone_number_id,
+                )
+                .join(conversations, conversations.c.id == message_links.c.conversation_id)
+                .where(message_links.c.id == link_id)
+            )
+        ).one()
+        await events.append(
+            conn,
+            [
+                NewEvent(
+                    kind,
+                    self.clock(),
+                    row.id,
+                    row.ref,
+                    actor=row.author or "traza",
+                    team_id=row.team_id,
+                    phone_number_id=row.phone_number_id,
+                    payload={"link_id": link_id, "slack_ts": row.slack_ts, **payload},
+                )
+            ],
+        )
 
 
 def _target_of(message: InboundMessage) -> str | None:

@@ -50,6 +50,18 @@ class Runtime:
     worker: Worker | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
+    async def shutdown(self, stop: asyncio.Event) -> None:
+        """Let the worker finish its running jobs (it stops on ``stop``), cancel the rest, close all."""
+        stop.set()
+        _done, pending = await asyncio.wait(self.tasks, timeout=15) if self.tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.graph.aclose()
+        await self.surface.close()
+        await self.coordinator.close()
+        await self.engine.dispose()
+
 
 def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = True) -> FastAPI:
     state: dict[str, Runtime] = {}
@@ -64,11 +76,7 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
         try:
             yield
         finally:
-            stop.set()
-            await asyncio.gather(*runtime.tasks, return_exceptions=True)
-            await runtime.graph.aclose()
-            await runtime.coordinator.close()
-            await runtime.engine.dispose()
+            await runtime.shutdown(stop)
 
     app = FastAPI(title="Traza", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
 
@@ -123,10 +131,17 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
     runtime = Runtime(settings, config, engine, coordinator, graph, surface, Metrics())
     await _sync_teams(engine, config)
     if settings.redis_url:
-        runtime.tasks.append(asyncio.create_task(coordinator.listen(), name="traza-redis-listen"))
+        runtime.tasks.append(asyncio.create_task(coordinator.listen(stop), name="traza-redis-listen"))
     if with_worker:
         runtime.worker = Worker(
-            engine, config, coordinator, surface, graph, concurrency=settings.worker_concurrency
+            engine,
+            config,
+            coordinator,
+            surface,
+            graph,
+            graph,
+            surface,
+            concurrency=settings.worker_concurrency,
         )
         runtime.tasks.append(asyncio.create_task(runtime.worker.run(stop), name="traza-worker"))
     return runtime

@@ -80,10 +80,7 @@ async def _run_worker(settings: Settings, config: TrazaConfig) -> None:
     try:
         await stop.wait()
     finally:
-        await asyncio.gather(*runtime.tasks, return_exceptions=True)
-        await runtime.graph.aclose()
-        await runtime.coordinator.close()
-        await runtime.engine.dispose()
+        await runtime.shutdown(stop)
 
 
 async def audit_verify(settings: Settings, ref: int | None) -> int:

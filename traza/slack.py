@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack_app import build_bolt_app
+from bridge.outbound import ThreadEvent
+from store.replies import record_thread_event
 
 if TYPE_CHECKING:
     from traza.app import Runtime
@@ -19,11 +22,12 @@ class Interactions:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def seen_before(self, key: str) -> bool:
-        return not await self.runtime.coordinator.set_if_absent(key, ttl=3 * 3600)
-
-    async def on_message(self, event: dict[str, Any]) -> None:
-        return None
+    async def on_thread_event(self, item: ThreadEvent, event_id: str | None) -> None:
+        recorded = await record_thread_event(
+            self.runtime.engine, self.runtime.config, item, event_id, datetime.now(UTC)
+        )
+        if recorded:
+            await self.runtime.coordinator.wake("jobs")
 
 
 def build_slack_app(runtime: Runtime) -> AsyncApp:

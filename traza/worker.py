@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge import mirror
+from bridge import deliver, mirror
 from bridge.config import TrazaConfig
 from bridge.domain import EventType
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
-from bridge.ports import ChatSurface, MediaSource
+from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
 from store.coordination import Coordinator
 from store.events import NewEvent
@@ -67,12 +67,15 @@ class Worker:
         coordinator: Coordinator,
         surface: ChatSurface,
         media: MediaSource,
+        sender: WhatsAppSender,
+        desk: AgentDesk,
         *,
         concurrency: int = 16,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.engine, self.config, self.coordinator = engine, config, coordinator
         self.surface, self.media, self.clock = surface, media, clock
+        self.sender, self.desk = sender, desk
         self.concurrency = concurrency
         self.holder = jobs.worker_identity()
         self.running: dict[int, asyncio.Task[None]] = {}
@@ -235,6 +238,16 @@ class Worker:
                 await mirror.mirror_inbound(
                     job.payload["link_id"], job.attempts, ledger, self.surface, self.media
                 )
+            case "deliver_reply":
+                await deliver.deliver_reply(
+                    job.payload["link_id"], ledger, self.sender, self.desk, self.config
+                )
+            case "mark_status":
+                await deliver.mark_status(job.payload["link_id"], ledger, self.desk)
+            case "notify_agent":
+                p = job.payload
+                await self.desk.tell(p["channel"], p.get("thread_ts"), p["user"], p["text"])
+                await ledger.done()
             case _:
                 raise RemoteError("traza", "unknown_job", f"no handler for job kind {job.kind!r}")
 

@@ -1,0 +1,118 @@
+"""Use cases that deliver agents' replies to WhatsApp and mark the Slack side with what happened.
+
+``deliver_reply`` sends one outbox entry (a text part or a file) with the agent's stamp. It is safe
+to run again: an entry that already has a wamid is not sent twice, and every send carries
+``biz_opaque_callback_data = "link:<id>"`` so a status webhook can name the entry even before the
+send's answer was stored. Transient failures propagate to the job queue (retried with backoff,
+rate limits as Meta asks); permanent ones become a failed entry, an event and a notice in the
+thread saying what happened and what to do. ``mark_status`` turns delivery statuses into reactions
+on the agent's own Slack message (and a notice with the reason when WhatsApp reports a failure).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bridge.config import TrazaConfig
+from bridge.errors import PermanentRemoteError
+from bridge.formatting import slack_to_whatsapp, stamp
+from bridge.ports import AgentDesk, DeliveryLedger, OutboundItem, WhatsAppSender
+from bridge.whatsapp.errors import advice
+
+STATUS_REACTIONS = {
+    "sent": "outbox_tray",
+    "delivered": "white_check_mark",
+    "read": "eyes",
+    "played": "headphones",
+    "failed": "x",
+}
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def recipient(item: OutboundItem) -> dict[str, object]:
+    if item.wa_id:
+        return {"to": f"+{item.wa_id}"}
+    return {"recipient": item.user_id or ""}
+
+
+async def whatsapp_text(item: OutboundItem, text: str, config: TrazaConfig, desk: AgentDesk) -> str:
+    names = {uid: await desk.user_name(uid) for uid in set(_MENTION.findall(text))}
+    body = slack_to_whatsapp(text, lambda uid: names.get(uid, uid))
+    if item.parts > 1:
+        body = f"({item.part}/{item.parts}) {body}"
+    return stamp(
+        config.stamp_for(item.view.team_id),
+        agent=await desk.user_name(item.author),
+        team=item.view.team_name,
+        text=body,
+    )
+
+
+async def deliver_reply(
+    link_id: int, ledger: DeliveryLedger, sender: WhatsAppSender, desk: AgentDesk, config: TrazaConfig
+) -> None:
+    item = await ledger.outbound(link_id)
+    if item.wa_message_id or item.status != "pending":
+        await ledger.done()  # already sent (or failed for good) before a crash
+        return
+    try:
+        body = await _message_body(item, config, sender, desk)
+        wamid = await sender.send(item.phone_number_id, body)
+    except PermanentRemoteError as exc:
+        reason = exc.details if exc.side != "whatsapp" else advice(exc.code)
+        await ledger.reply_failed(link_id, str(exc.code), reason)
+        if item.slack_ts:
+            await desk.react(item.view.slack_channel, item.slack_ts, STATUS_REACTIONS["failed"])
+        await desk.post_notice(
+            item.view,
+            f"⚠️ <@{item.author}> your reply was not delivered to the customer: {reason} (error {exc.code})",
+        )
+        return
+    await ledger.reply_accepted(link_id, wamid)
+
+
+async def _message_body(
+    item: OutboundItem, config: TrazaConfig, sender: WhatsAppSender, desk: AgentDesk
+) -> dict[str, object]:
+    body: dict[str, object] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        **recipient(item),
+        "biz_opaque_callback_data": f"link:{item.link_id}",
+    }
+    if item.file is None:
+        text = await whatsapp_text(item, item.text, config, desk)
+        return {**body, "type": "text", "text": {"body": text, "preview_url": "http" in text}}
+    file = item.file
+    kind = str(file.get("kind") or "document")
+    media = await desk.download(str(file["url"]), str(file["name"]), str(file["mimetype"]))
+    media_id = await sender.upload(item.phone_number_id, media)
+    content: dict[str, object] = {"id": media_id}
+    if kind == "document":
+        content["filename"] = str(file["name"])
+    if kind in ("image", "video", "document"):
+        content["caption"] = await whatsapp_text(item, item.text, config, desk) if item.text else ""
+        if not item.text:
+            content["caption"] = stamp(
+                config.stamp_for(item.view.team_id),
+                agent=await desk.user_name(item.author),
+                team=item.view.team_name,
+                text="",
+            ).strip()
+    return {**body, "type": kind, kind: content}
+
+
+async def mark_status(link_id: int, ledger: DeliveryLedger, desk: AgentDesk) -> None:
+    """React on the agent's message with the entry's current status; explain failures in the thread."""
+    item = await ledger.outbound(link_id)
+    reaction = STATUS_REACTIONS.get(item.status)
+    if reaction and item.slack_ts:
+        await desk.react(item.view.slack_channel, item.slack_ts, reaction)
+    if item.status == "failed":
+        why = advice(item.error_code) if item.error_code is not None else "no reason given"
+        detail = f" ({item.error_text})" if item.error_text and item.error_text not in why else ""
+        code = f" (error {item.error_code})" if item.error_code is not None else ""
+        await desk.post_notice(
+            item.view, f"⚠️ <@{item.author}> WhatsApp could not deliver your reply: {why}{detail}{code}"
+        )
+    await ledger.done()
