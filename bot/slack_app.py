@@ -11,21 +11,60 @@ a listener, so Slack never gets a 404 and never retries for it.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Protocol
 
-from slack_bolt.async_app import AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.cards import (
+    ACTION_CLAIM,
+    ACTION_CLOSE,
+    ACTION_REOPEN,
+    ACTION_TRANSFER,
+    TRANSFER_AGENT_ACTION,
+    TRANSFER_AGENT_BLOCK,
+    TRANSFER_MODAL_CALLBACK_ID,
+    TRANSFER_REASON_ACTION,
+    TRANSFER_REASON_BLOCK,
+    TRANSFER_TEAM_ACTION,
+    TRANSFER_TEAM_BLOCK,
+    transfer_modal,
+)
 from bot.events import classify
+from bridge.domain import parse_ref
+from bridge.errors import InvalidInput
 from bridge.outbound import ThreadEvent
+from commands import ALL_COMMANDS
 
 log = logging.getLogger("traza.slack")
 
 
 class InteractionHandler(Protocol):
     async def on_thread_event(self, item: ThreadEvent, event_id: str | None) -> None: ...
+
+    async def command(self, command: str, text: str, user: str, channel: str) -> str:
+        """The ephemeral answer to a slash command (never raises)."""
+        ...
+
+    async def act(self, verb: str, ref: int, user: str) -> str:
+        """Claim, close, reopen or show history from a button or shortcut; the sentence to tell."""
+        ...
+
+    async def transfer(self, ref: int, user: str, team_id: str | None, agent: str | None, reason: str) -> str:
+        """Raises ``InvalidInput`` with the reason when refused (shown on the modal)."""
+        ...
+
+    async def ref_of_thread(self, channel: str, ts: str) -> int | None: ...
+
+    async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None:
+        """Queue a private answer for ``user`` (delivered by the worker)."""
+        ...
+
+    def teams(self) -> list[tuple[str, str]]: ...
 
 
 def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: InteractionHandler) -> AsyncApp:
@@ -41,6 +80,11 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
             event_id = body.get("event_id")
             await handler.on_thread_event(item, event_id if isinstance(event_id, str) else None)
 
+    _register_commands(app, handler)
+    _register_buttons(app, handler)
+    _register_shortcuts(app, handler)
+    _register_transfer_modal(app, handler)
+
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any]) -> None:
         # The same text also arrives as a ``message`` event (and is dropped there as a mention).
@@ -55,3 +99,121 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
         return None
 
     return app
+
+
+def _register_commands(app: AsyncApp, handler: InteractionHandler) -> None:
+    async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        answer = await handler.command(
+            str(body.get("command", "")),
+            str(body.get("text") or ""),
+            str(body.get("user_id", "")),
+            str(body.get("channel_id", "")),
+        )
+        await ack(response_type="ephemeral", text=answer)
+
+    for name in sorted(ALL_COMMANDS):
+        app.command(name)(on_command)
+
+
+def _ref_of(value: object) -> int | None:
+    ref = parse_ref(str(value or ""))
+    return int(ref) if ref is not None else None
+
+
+def _register_buttons(app: AsyncApp, handler: InteractionHandler) -> None:
+    async def on_button(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        action = (body.get("actions") or [{}])[0]
+        ref = _ref_of(action.get("value"))
+        user = str((body.get("user") or {}).get("id", ""))
+        channel = str((body.get("channel") or {}).get("id", ""))
+        thread = (body.get("container") or {}).get("message_ts")
+        if ref is None:
+            return
+        verb = str(action.get("action_id", "")).removeprefix("conv_")
+        if verb == "transfer":
+            await _open_transfer_modal(client, handler, body, ref, channel, thread)
+            return
+        await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
+
+    for action_id in (ACTION_CLAIM, ACTION_CLOSE, ACTION_REOPEN, ACTION_TRANSFER):
+        app.action(action_id)(on_button)
+
+
+def _register_shortcuts(app: AsyncApp, handler: InteractionHandler) -> None:
+    async def on_shortcut(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        message = body.get("message") or {}
+        channel = str((body.get("channel") or {}).get("id", ""))
+        user = str((body.get("user") or {}).get("id", ""))
+        thread = str(message.get("thread_ts") or message.get("ts") or "")
+        ref = await handler.ref_of_thread(channel, thread)
+        if ref is None:
+            await handler.tell(channel, None, user, "This message is not in a Traza conversation's thread.")
+            return
+        verb = str(body.get("callback_id", "")).removeprefix("conv_").removesuffix("_shortcut")
+        if verb == "transfer":
+            await _open_transfer_modal(client, handler, body, ref, channel, thread)
+            return
+        await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
+
+    for verb in ("claim", "transfer", "close", "reopen", "history"):
+        app.shortcut(f"conv_{verb}_shortcut")(on_shortcut)
+
+
+async def _open_transfer_modal(
+    client: AsyncWebClient,
+    handler: InteractionHandler,
+    body: dict[str, Any],
+    ref: int,
+    channel: str,
+    thread: object,
+) -> None:
+    metadata = json.dumps({"ref": ref, "channel": channel, "thread_ts": thread})
+    try:
+        await client.views_open(
+            trigger_id=body.get("trigger_id"), view=transfer_modal(ref, handler.teams(), metadata)
+        )
+    except SlackApiError as exc:
+        log.warning("could not open the transfer modal: %s", exc.response.get("error"))
+        user = str((body.get("user") or {}).get("id", ""))
+        await handler.tell(
+            channel,
+            str(thread) if thread else None,
+            user,
+            f"Could not open the transfer dialog; use `/transfer {ref} <team-id | @agent> [reason]`.",
+        )
+
+
+def _register_transfer_modal(app: AsyncApp, handler: InteractionHandler) -> None:
+    @app.view(TRANSFER_MODAL_CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        values = (view.get("state") or {}).get("values") or {}
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        ref = _ref_of(meta.get("ref"))
+        team = ((values.get(TRANSFER_TEAM_BLOCK) or {}).get(TRANSFER_TEAM_ACTION) or {}).get(
+            "selected_option"
+        )
+        agent = ((values.get(TRANSFER_AGENT_BLOCK) or {}).get(TRANSFER_AGENT_ACTION) or {}).get(
+            "selected_user"
+        )
+        reason = ((values.get(TRANSFER_REASON_BLOCK) or {}).get(TRANSFER_REASON_ACTION) or {}).get(
+            "value"
+        ) or ""
+        user = str((body.get("user") or {}).get("id", ""))
+        if ref is None:
+            await ack(
+                response_action="errors", errors={TRANSFER_TEAM_BLOCK: "This dialog lost its conversation."}
+            )
+            return
+        try:
+            answer = await handler.transfer(ref, user, (team or {}).get("value"), agent, reason)
+        except InvalidInput as exc:
+            await ack(response_action="errors", errors={TRANSFER_TEAM_BLOCK: str(exc)[:150]})
+            return
+        await ack()
+        await handler.tell(str(meta.get("channel") or ""), meta.get("thread_ts"), user, answer)

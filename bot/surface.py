@@ -194,6 +194,19 @@ class SlackSurface:
                 break
         return None
 
+    async def post_text(self, channel: str, thread_ts: str | None, text: str) -> SlackTs:
+        kwargs: dict[str, Any] = {"text": text}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        response = await self._post(channel, **kwargs)
+        return SlackTs(str(response["ts"]))
+
+    async def replace_card(self, channel: str, ts: str, text: str) -> None:
+        blocks = [
+            {"type": "section", "block_id": "conv_moved", "text": {"type": "mrkdwn", "text": text[:2900]}}
+        ]
+        await slack_call(self.client.chat_update(channel=channel, ts=ts, text=text[:2900], blocks=blocks))
+
     async def post_notice(self, view: ConversationView, text: str) -> SlackTs:
         response = await self._post(view.slack_channel, text=text, thread_ts=view.slack_thread_ts)
         return SlackTs(str(response["ts"]))

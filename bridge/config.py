@@ -47,6 +47,7 @@ class BusinessNumber:
     phone_number_id: WaPhoneNumberId
     default_team: TeamId | None = None
     name: str | None = None
+    waba_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +200,7 @@ def _numbers(raw: object, team_ids: set[TeamId], check: _Checker) -> list[Busine
         if team and team not in team_ids:
             check.fail(f"{path}.default_team", f"unknown team {team!r}")
         name = check.string(item, "name", path, required=False)
+        waba = check.string(item, "waba_id", path, required=False)
         if pnid:
-            numbers.append(BusinessNumber(WaPhoneNumberId(pnid), TeamId(team) if team else None, name))
+            numbers.append(BusinessNumber(WaPhoneNumberId(pnid), TeamId(team) if team else None, name, waba))
     return numbers

@@ -80,6 +80,8 @@ async def _message_body(
         **recipient(item),
         "biz_opaque_callback_data": f"link:{item.link_id}",
     }
+    if item.template is not None:
+        return {**body, "type": "template", "template": await _template(item, config, sender)}
     if item.file is None:
         text = await whatsapp_text(item, item.text, config, desk)
         return {**body, "type": "text", "text": {"body": text, "preview_url": "http" in text}}
@@ -100,6 +102,77 @@ async def _message_body(
                 text="",
             ).strip()
     return {**body, "type": kind, kind: content}
+
+
+def account_for(config: TrazaConfig, phone_number_id: str) -> str:
+    number = config.number(phone_number_id)
+    return number.waba_id if number and number.waba_id else phone_number_id
+
+
+def approved(templates: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [t for t in templates if str(t.get("status", "APPROVED")).upper() == "APPROVED"]
+
+
+async def _template(item: OutboundItem, config: TrazaConfig, sender: WhatsAppSender) -> dict[str, object]:
+    found = [
+        t
+        for t in approved(await sender.templates(account_for(config, item.phone_number_id)))
+        if t.get("name") == item.template
+    ]
+    if not found:
+        raise PermanentRemoteError(
+            "traza",
+            "template_not_found",
+            details=(
+                f"there is no approved template named {item.template!r}; "
+                f"`/traza start {item.view.ref}` lists them"
+            ),
+        )
+    template: dict[str, object] = {
+        "name": item.template,
+        "language": {"code": str(found[0].get("language", "en"))},
+    }
+    if item.params:
+        template["components"] = [
+            {"type": "body", "parameters": [{"type": "text", "text": p} for p in item.params]}
+        ]
+    return template
+
+
+async def list_templates(
+    conversation_id: int,
+    user: str,
+    ledger: DeliveryLedger,
+    sender: WhatsAppSender,
+    desk: AgentDesk,
+    config: TrazaConfig,
+) -> None:
+    """Answer ``/traza start <ref>`` without a template name: the approved templates, in the thread."""
+    view = await ledger.view(conversation_id)
+    number = await ledger.phone_number_of(conversation_id)
+    names = []
+    for t in approved(await sender.templates(account_for(config, number))):
+        components = t.get("components")
+        body = next(
+            (
+                c.get("text")
+                for c in (components if isinstance(components, list) else [])
+                if isinstance(c, dict) and c.get("type") in ("BODY", "body")
+            ),
+            "",
+        )
+        names.append(f"• `{t.get('name')}` ({t.get('language')}): {str(body)[:120]}")
+    text = (
+        (
+            "*Approved templates* — send one with `/traza start "
+            + f"{view.ref} <template> [params…]`:\n"
+            + "\n".join(names)
+        )
+        if names
+        else "No approved templates were found for this business number."
+    )
+    await desk.tell(view.slack_channel, view.slack_thread_ts, user, text)
+    await ledger.done()
 
 
 async def mark_status(link_id: int, ledger: DeliveryLedger, desk: AgentDesk) -> None:

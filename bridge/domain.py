@@ -133,10 +133,13 @@ class ConversationView:
     business_number: str
     opened_at: datetime
     last_customer_message_at: datetime | None
-    first_response_at: datetime | None
+    last_agent_message_at: datetime | None
     window_ends_at: datetime | None
     closed_at: datetime | None = None
     closed_by: SlackUserId | None = None
+    first_response_at: datetime | None = None
+    close_reason: str | None = None
+    previous_ref: Ref | None = None
 
     def window_open(self, now: datetime) -> bool:
         return self.window_ends_at is not None and now < self.window_ends_at
@@ -145,7 +148,7 @@ class ConversationView:
         """The customer is waiting when their last message has no answer after it."""
         if self.state is ConversationState.CLOSED or self.last_customer_message_at is None:
             return None
-        if self.first_response_at and self.first_response_at >= self.last_customer_message_at:
+        if self.last_agent_message_at and self.last_agent_message_at >= self.last_customer_message_at:
             return None
         return self.last_customer_message_at
 

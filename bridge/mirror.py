@@ -11,8 +11,10 @@ backoff), permanent ones on the media step become a readable notice in the threa
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime
+from typing import Any
 
 from bridge.domain import ConversationView
 from bridge.errors import PermanentRemoteError
@@ -95,3 +97,55 @@ async def _mirror_media(
         return problem
     await surface.upload_file(view, file)
     return None
+
+
+async def transfer_card(
+    payload: dict[str, Any], attempt: int, ledger: MirrorLedger, surface: ChatSurface, now: datetime
+) -> None:
+    """Slack cannot move a thread: post a new card in the destination channel and switch to it."""
+    conversation_id = int(payload["conversation_id"])
+    view = await ledger.view(conversation_id)
+    target = payload["to_channel"]
+    moved = dataclasses.replace(view, slack_channel=target, slack_thread_ts=None)
+    found = await surface.find_card(moved) if attempt > 1 else None
+    ts = found or await surface.post_card(moved, now)
+    await ledger.transfer_card_posted(conversation_id, target, ts, payload)
+
+
+async def transfer_context(payload: dict[str, Any], ledger: MirrorLedger, surface: ChatSurface) -> None:
+    """The new thread learns where the conversation comes from; the old one where it went."""
+    view = await ledger.view(int(payload["conversation_id"]))
+    old_channel, old_thread = payload.get("from_channel"), payload.get("from_thread")
+    by, reason = payload.get("by"), payload.get("reason") or ""
+    lines = [
+        f"↪️ Transferred from team *{payload.get('from_team')}* by <@{by}>"
+        + (f": {reason}" if reason else ".")
+    ]
+    if old_channel and old_thread:
+        lines.append(f"<{await surface.permalink(old_channel, old_thread)}|Previous thread>")
+    recent = await ledger.recent_messages(view.id, 5)
+    if recent:
+        lines += ["*Last messages:*", *recent]
+    assert view.slack_thread_ts is not None
+    await surface.post_text(view.slack_channel, view.slack_thread_ts, "\n".join(lines))
+    if old_channel and old_thread:
+        link = await surface.permalink(view.slack_channel, view.slack_thread_ts)
+        notice = (
+            f"➡️ #{view.ref} moved to team *{view.team_name}* by <@{by}>: <{link}|continue in its new thread>."
+        )
+        await surface.post_text(old_channel, old_thread, notice)
+        await surface.replace_card(
+            old_channel,
+            old_thread,
+            f"#{view.ref} · {view.contact_name} — transferred to {view.team_name}. {notice}",
+        )
+    await ledger.card_updated()
+
+
+async def post_note(payload: dict[str, Any], ledger: MirrorLedger, surface: ChatSurface) -> None:
+    view = await ledger.view(int(payload["conversation_id"]))
+    if view.slack_thread_ts:
+        await surface.post_text(
+            view.slack_channel, view.slack_thread_ts, f"📝 Note by <@{payload['user']}>: {payload['text']}"
+        )
+    await ledger.card_updated()

@@ -50,6 +50,14 @@ class ChatSurface(Protocol):
 
     async def upload_file(self, view: ConversationView, file: MediaFile) -> None: ...
 
+    async def post_text(self, channel: str, thread_ts: str | None, text: str) -> SlackTs: ...
+
+    async def replace_card(self, channel: str, ts: str, text: str) -> None:
+        """Turn an old card into a plain notice (no buttons), e.g. after a transfer."""
+        ...
+
+    async def permalink(self, channel: str, ts: str) -> str: ...
+
     async def post_notice(self, view: ConversationView, text: str) -> SlackTs: ...
 
 
@@ -65,6 +73,14 @@ class MirrorLedger(Protocol):
     async def inbound(self, link_id: int) -> InboundToMirror: ...
 
     async def card_posted(self, conversation_id: int, ts: SlackTs) -> None: ...
+
+    async def transfer_card_posted(
+        self, conversation_id: int, channel: str, ts: SlackTs, context: dict[str, object]
+    ) -> None:
+        """Point the conversation at its new thread and queue the transfer's context posts."""
+        ...
+
+    async def recent_messages(self, conversation_id: int, limit: int) -> list[str]: ...
 
     async def card_updated(self) -> None: ...
 
@@ -94,12 +110,16 @@ class OutboundItem:
     slack_ts: SlackTs | None
     error_code: int | None = None
     error_text: str | None = None
+    template: str | None = None
+    params: tuple[str, ...] = ()
 
 
 class WhatsAppSender(Protocol):
     async def send(self, phone_number_id: str, body: dict[str, object]) -> str: ...
 
     async def upload(self, phone_number_id: str, file: MediaFile) -> str: ...
+
+    async def templates(self, account_id: str) -> list[dict[str, object]]: ...
 
 
 class AgentDesk(Protocol):
@@ -117,6 +137,10 @@ class AgentDesk(Protocol):
 
 
 class DeliveryLedger(Protocol):
+    async def view(self, conversation_id: int) -> ConversationView: ...
+
+    async def phone_number_of(self, conversation_id: int) -> str: ...
+
     async def outbound(self, link_id: int) -> OutboundItem: ...
 
     async def reply_accepted(self, link_id: int, wa_message_id: str) -> None: ...

@@ -84,8 +84,10 @@ def _to_view(row: object, config: TrazaConfig) -> ConversationView:
         business_number=display_phone(r["display_phone_number"]) or r["phone_number_id"],
         opened_at=r["opened_at"],
         last_customer_message_at=r["last_customer_message_at"],
-        first_response_at=r["last_agent_message_at"],
+        last_agent_message_at=r["last_agent_message_at"],
         window_ends_at=r["window_ends_at"],
         closed_at=r["closed_at"],
         closed_by=SlackUserId(r["closed_by"]) if r["closed_by"] else None,
+        first_response_at=r["first_response_at"],
+        close_reason=r["close_reason"],
     )

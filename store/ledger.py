@@ -87,6 +87,67 @@ class JobLedger:
                 )
             await jobs.finish(conn, self.job_id)
 
+    async def transfer_card_posted(
+        self, conversation_id: int, channel: str, ts: SlackTs, context: dict[str, object]
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == conversation_id)
+                .values(slack_channel=channel, slack_thread_ts=ts)
+            )
+            row = (
+                await conn.execute(
+                    select(
+                        conversations.c.ref, conversations.c.team_id, conversations.c.phone_number_id
+                    ).where(conversations.c.id == conversation_id)
+                )
+            ).one()
+            await events.append(
+                conn,
+                [
+                    NewEvent(
+                        EventType.CARD_POSTED,
+                        self.clock(),
+                        conversation_id,
+                        row.ref,
+                        actor="traza",
+                        team_id=row.team_id,
+                        phone_number_id=row.phone_number_id,
+                        payload={"slack_channel": channel, "slack_thread_ts": ts, "after": "transfer"},
+                    )
+                ],
+            )
+            await jobs.enqueue(
+                conn,
+                f"conv:{conversation_id}",
+                "transfer_context",
+                {k: v for k, v in context.items()},
+                self.clock(),
+                slack_channel=channel,
+            )
+            await jobs.finish(conn, self.job_id)
+
+    async def recent_messages(self, conversation_id: int, limit: int) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(message_links.c.direction, message_links.c.author, message_links.c.body)
+                    .where(
+                        message_links.c.conversation_id == conversation_id,
+                        message_links.c.direction.in_(("inbound", "outbound")),
+                    )
+                    .order_by(message_links.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+        lines = []
+        for row in reversed(rows):
+            who = "Customer" if row.direction == "inbound" else f"<@{row.author}>"
+            body = (row.body or "").replace("\n", " ")
+            lines.append(f"> {who}: {body[:200]}")
+        return lines
+
     async def card_updated(self) -> None:
         async with self.engine.begin() as conn:
             await jobs.finish(conn, self.job_id)
@@ -138,6 +199,14 @@ class JobLedger:
             )
             await jobs.finish(conn, self.job_id)
 
+    async def phone_number_of(self, conversation_id: int) -> str:
+        async with self.engine.connect() as conn:
+            return str(
+                await conn.scalar(
+                    select(conversations.c.phone_number_id).where(conversations.c.id == conversation_id)
+                )
+            )
+
     async def outbound(self, link_id: int) -> OutboundItem:
         async with self.engine.connect() as conn:
             row = (
@@ -175,6 +244,8 @@ class JobLedger:
             slack_ts=row["slack_ts"],
             error_code=row["error_code"],
             error_text=row["error_text"],
+            template=payload.get("template"),
+            params=tuple(str(p) for p in payload.get("params", [])),
         )
 
     async def reply_accepted(self, link_id: int, wa_message_id: str) -> None:

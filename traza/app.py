@@ -28,6 +28,7 @@ from store import jobs
 from store.coordination import Coordinator, connect
 from store.db import create_engine
 from store.tables import webhook_inbox
+from traza.api import build_api_router
 from traza.metrics import Metrics
 from traza.settings import Settings
 from traza.slack import build_slack_app
@@ -82,6 +83,8 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
 
     def rt() -> Runtime:
         return state["runtime"]
+
+    app.include_router(build_api_router(lambda: rt().engine, settings.api_token, lambda: config))
 
     @app.get("/whatsapp/webhook")
     async def verify_webhook(request: Request) -> Response:

@@ -8,9 +8,13 @@ from typing import TYPE_CHECKING
 
 from slack_bolt.async_app import AsyncApp
 
+import commands
 from bot.slack_app import build_bolt_app
+from bridge.errors import InvalidInput
 from bridge.outbound import ThreadEvent
+from store import jobs
 from store.replies import record_thread_event
+from traza.desk import Desk
 
 if TYPE_CHECKING:
     from traza.app import Runtime
@@ -21,6 +25,53 @@ log = logging.getLogger("traza.slack")
 class Interactions:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.desk = Desk(runtime.engine, runtime.config, lambda: datetime.now(UTC))
+
+    async def command(self, command: str, text: str, user: str, channel: str) -> str:
+        answer = await commands.run(self.desk, command, text, user, channel)
+        await self.runtime.coordinator.wake("jobs")
+        return answer
+
+    async def act(self, verb: str, ref: int, user: str) -> str:
+        try:
+            match verb:
+                case "claim":
+                    answer = await self.desk.claim(ref, user)
+                case "close":
+                    answer = await self.desk.close(ref, user, "")
+                case "reopen":
+                    answer = await self.desk.reopen(ref, user)
+                case "history":
+                    answer = await self.desk.history(user, str(ref))
+                case _:
+                    answer = f"Unknown action {verb!r}."
+        except InvalidInput as exc:
+            answer = str(exc)
+        await self.runtime.coordinator.wake("jobs")
+        return answer
+
+    async def transfer(self, ref: int, user: str, team_id: str | None, agent: str | None, reason: str) -> str:
+        answer = await self.desk.transfer(ref, user, team_id, agent, reason)
+        await self.runtime.coordinator.wake("jobs")
+        return answer
+
+    async def ref_of_thread(self, channel: str, ts: str) -> int | None:
+        return await self.desk.control.resolve_thread(channel, ts)
+
+    async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None:
+        now = datetime.now(UTC)
+        async with self.runtime.engine.begin() as conn:
+            await jobs.enqueue(
+                conn,
+                f"notify:{user}",
+                "notify_agent",
+                {"channel": channel, "thread_ts": thread_ts, "user": user, "text": text},
+                now,
+            )
+        await self.runtime.coordinator.wake("jobs")
+
+    def teams(self) -> list[tuple[str, str]]:
+        return [(t.id, t.name) for t in self.runtime.config.teams]
 
     async def on_thread_event(self, item: ThreadEvent, event_id: str | None) -> None:
         recorded = await record_thread_event(

@@ -34,7 +34,7 @@ from store.jobs import Job
 from store.ledger import JobLedger
 
 log = logging.getLogger("traza.worker")
-PACED_KINDS = frozenset({"post_card", "mirror_inbound"})
+PACED_KINDS = frozenset({"post_card", "mirror_inbound", "transfer_card", "transfer_context", "post_note"})
 CONFIG_ERRORS = frozenset(
     {
         "channel_not_found",
@@ -238,9 +238,24 @@ class Worker:
                 await mirror.mirror_inbound(
                     job.payload["link_id"], job.attempts, ledger, self.surface, self.media
                 )
+            case "transfer_card":
+                await mirror.transfer_card(job.payload, job.attempts, ledger, self.surface, self.clock())
+            case "transfer_context":
+                await mirror.transfer_context(job.payload, ledger, self.surface)
+            case "post_note":
+                await mirror.post_note(job.payload, ledger, self.surface)
             case "deliver_reply":
                 await deliver.deliver_reply(
                     job.payload["link_id"], ledger, self.sender, self.desk, self.config
+                )
+            case "list_templates":
+                await deliver.list_templates(
+                    job.payload["conversation_id"],
+                    job.payload["user"],
+                    ledger,
+                    self.sender,
+                    self.desk,
+                    self.config,
                 )
             case "mark_status":
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)

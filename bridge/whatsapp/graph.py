@@ -85,7 +85,7 @@ class GraphClient:
         )
         return str(data["id"])
 
-    async def templates(self, account_id: str) -> list[dict[str, Any]]:
+    async def templates(self, account_id: str) -> list[dict[str, object]]:
         data = await self._json("GET", f"{account_id}/message_templates", params={"limit": 100})
         items = data.get("data", [])
         return [t for t in items if isinstance(t, dict)] if isinstance(items, list) else []

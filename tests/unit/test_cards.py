@@ -30,9 +30,7 @@ from bridge.domain import (
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
-def make_view(
-    state: ConversationState = ConversationState.OPEN, **changes: Any
-) -> ConversationView:
+def make_view(state: ConversationState = ConversationState.OPEN, **changes: Any) -> ConversationView:
     base = ConversationView(
         id=77,
         ref=Ref(1042),
@@ -47,7 +45,7 @@ def make_view(
         business_number="+1 555 010 2030",
         opened_at=NOW - timedelta(minutes=30),
         last_customer_message_at=NOW - timedelta(minutes=12),
-        first_response_at=None,
+        last_agent_message_at=None,
         window_ends_at=NOW - timedelta(minutes=12) + timedelta(hours=24),
     )
     if state is ConversationState.CLOSED:
@@ -151,8 +149,7 @@ def test_closed_without_closer_still_validates() -> None:
 
 def test_block_ids_differ_between_states() -> None:
     ids = {
-        tuple(b["block_id"] for b in card_message(make_view(state), NOW)["blocks"])
-        for state in ALL_STATES
+        tuple(b["block_id"] for b in card_message(make_view(state), NOW)["blocks"]) for state in ALL_STATES
     }
     assert len(ids) == len(ALL_STATES)
 
@@ -163,7 +160,7 @@ def test_waiting_time_is_human() -> None:
 
 
 def test_not_waiting_after_an_answer() -> None:
-    answered = make_view(first_response_at=NOW - timedelta(minutes=5))
+    answered = make_view(last_agent_message_at=NOW - timedelta(minutes=5))
     assert summary_fields(card_message(answered, NOW))["*Waiting*"] == "—"
     closed = make_view(ConversationState.CLOSED)
     assert summary_fields(card_message(closed, NOW))["*Waiting*"] == "—"

@@ -1,0 +1,58 @@
+"""The verbs that move a conversation: claim, transfer, close, reopen, and internal notes."""
+
+from __future__ import annotations
+
+import re
+
+from commands.registry import Desk, Request, UsageError, resolve_ref, verb
+
+_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_USER_ID = re.compile(r"^@?([UW][A-Z0-9]{2,})$")
+
+
+def parse_agent(token: str) -> str | None:
+    """``<@U123|ana>`` (what Slack sends with escaping on), ``<@U123>`` or a bare ``U123``."""
+    match = _MENTION.match(token) or _USER_ID.match(token)
+    return match.group(1) if match else None
+
+
+@verb("claim", "<ref|+phone>", "take a conversation: you become its voice")
+async def claim(desk: Desk, req: Request) -> str:
+    if len(req.args) != 1:
+        raise UsageError("")
+    return await desk.claim(await resolve_ref(desk, req.args[0]), req.user)
+
+
+@verb("transfer", "<ref> <team-id | @agent> [reason]", "move a conversation to another team or agent")
+async def transfer(desk: Desk, req: Request) -> str:
+    if len(req.args) < 2:
+        raise UsageError("")
+    ref = await resolve_ref(desk, req.args[0])
+    target = req.args[1]
+    agent = parse_agent(target)
+    if agent is None and target.startswith("@"):
+        raise UsageError(f"mention the agent with Slack's @ so their user id comes through (got {target!r})")
+    reason = " ".join(req.args[2:])
+    return await desk.transfer(ref, req.user, None if agent else target.lower(), agent, reason)
+
+
+@verb("close", "<ref> [reason]", "close a conversation")
+async def close(desk: Desk, req: Request) -> str:
+    if not req.args:
+        raise UsageError("")
+    return await desk.close(await resolve_ref(desk, req.args[0]), req.user, " ".join(req.args[1:]))
+
+
+@verb("reopen", "<ref>", "reopen a closed conversation")
+async def reopen(desk: Desk, req: Request) -> str:
+    if len(req.args) != 1:
+        raise UsageError("")
+    return await desk.reopen(await resolve_ref(desk, req.args[0], phone_ok=False), req.user)
+
+
+@verb("note", "<ref> <text>", "add an internal note (never sent to the customer)")
+async def note(desk: Desk, req: Request) -> str:
+    if len(req.args) < 2:
+        raise UsageError("")
+    text = req.rest.split(None, 1)[1] if len(req.rest.split(None, 1)) > 1 else ""
+    return await desk.note(await resolve_ref(desk, req.args[0], phone_ok=False), req.user, text)

@@ -1,0 +1,267 @@
+"""Conversation control from Slack: claim, transfer, close, reopen and notes, as transactions.
+
+Each move checks its permission rule (``bridge.control``) against the conversation as it is inside
+the transaction, writes the new state, records the event (a refusal is recorded too) and enqueues
+the Slack work — card refresh, the transfer's new card and context, private answers — for the
+worker. ``ControlError`` carries the sentence the asker is told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, NoReturn
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bridge.config import Team, TrazaConfig
+from bridge.control import check_claim, check_close, check_note, check_reopen, check_transfer, team_of_agent
+from bridge.domain import ConversationState, ConversationView, EventType
+from bridge.errors import InvalidInput
+from store import events, jobs
+from store.conversations import find_by_ref, find_by_thread
+from store.events import NewEvent
+from store.tables import conversations, message_links
+
+
+class ControlError(InvalidInput):
+    """A move that is refused or impossible; ``str(error)`` is what the asker is told."""
+
+
+class Control:
+    def __init__(self, engine: AsyncEngine, config: TrazaConfig, clock: Callable[[], datetime]) -> None:
+        self.engine, self.config, self.clock = engine, config, clock
+
+    async def resolve_thread(self, channel: str, thread_ts: str) -> int | None:
+        async with self.engine.connect() as conn:
+            view = await find_by_thread(conn, self.config, channel, thread_ts)
+        return int(view.ref) if view else None
+
+    async def view(self, ref: int) -> ConversationView:
+        async with self.engine.connect() as conn:
+            view = await find_by_ref(conn, self.config, ref)
+        if view is None:
+            raise ControlError(f"There is no conversation #{ref}.")
+        return view
+
+    async def _locked(self, conn: AsyncConnection, ref: int) -> ConversationView:
+        await conn.execute(select(conversations.c.id).where(conversations.c.ref == ref).with_for_update())
+        view = await find_by_ref(conn, self.config, ref)
+        if view is None:
+            raise ControlError(f"There is no conversation #{ref}.")
+        return view
+
+    async def _refuse(self, view: ConversationView, user: str, verb: str, reason: str) -> NoReturn:
+        async with self.engine.begin() as conn:
+            await events.append(
+                conn, [self._event(view, EventType.COMMAND_REFUSED, user, {"verb": verb, "reason": reason})]
+            )
+        raise ControlError(reason)
+
+    def _event(self, view: ConversationView, kind: EventType, user: str, payload: dict[str, Any]) -> NewEvent:
+        return NewEvent(
+            kind, self.clock(), view.id, view.ref, actor=user, team_id=view.team_id, payload=payload
+        )
+
+    async def _card(self, conn: AsyncConnection, view: ConversationView) -> None:
+        queue = f"conv:{view.id}"
+        if not await jobs.pending_kinds(conn, queue, "update_card"):
+            await jobs.enqueue(
+                conn,
+                queue,
+                "update_card",
+                {"conversation_id": view.id},
+                self.clock(),
+                slack_channel=view.slack_channel,
+            )
+
+    async def claim(self, ref: int, user: str) -> str:
+        async with self.engine.begin() as conn:
+            view = await self._locked(conn, ref)
+            refusal = check_claim(self.config, view, user)
+            if refusal is None:
+                if view.assignee == user:
+                    return f"You already hold #{ref}."
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == view.id)
+                    .values(assignee=user, state=ConversationState.ASSIGNED)
+                )
+                await events.append(
+                    conn,
+                    [
+                        self._event(
+                            view,
+                            EventType.CONVERSATION_CLAIMED,
+                            user,
+                            {"assignee": user, "previous": view.assignee},
+                        )
+                    ],
+                )
+                await self._card(conn, view)
+                return (
+                    f"You now hold #{ref} ({view.contact_name}). Reply in its thread to answer the customer."
+                )
+        await self._refuse(view, user, "claim", refusal)
+
+    async def close(self, ref: int, user: str, reason: str) -> str:
+        async with self.engine.begin() as conn:
+            view = await self._locked(conn, ref)
+            refusal = check_close(self.config, view, user)
+            if refusal is None:
+                await conn.execute(
+                    update(conversations)
+                    .where(conversations.c.id == view.id)
+                    .values(
+                        state=ConversationState.CLOSED,
+                        closed_at=self.clock(),
+                        closed_by=user,
+                        close_reason=reason or None,
+                    )
+                )
+                await events.append(
+                    conn,
+                    [
+                        self._event(
+                            view,
+                            EventType.CONVERSATION_CLOSED,
+                            user,
+                            {"reason": reason, "assignee": view.assignee},
+                        )
+                    ],
+                )
+                await self._card(conn, view)
+                return f"Closed #{ref}." + (f" Reason: {reason}" if reason else "")
+        await self._refuse(view, user, "close", refusal)
+
+    async def reopen(self, ref: int, user: str) -> str:
+        async with self.engine.begin() as conn:
+            view = await self._locked(conn, ref)
+            refusal = check_reopen(self.config, view, user)
+            if refusal is None:
+                newer = await conn.scalar(
+                    select(conversations.c.ref).where(
+                        conversations.c.contact_id
+                        == select(conversations.c.contact_id)
+                        .where(conversations.c.id == view.id)
+                        .scalar_subquery(),
+                        conversations.c.phone_number_id
+                        == select(conversations.c.phone_number_id)
+                        .where(conversations.c.id == view.id)
+                        .scalar_subquery(),
+                        conversations.c.state != ConversationState.CLOSED,
+                    )
+                )
+                if newer is not None:
+                    refusal = f"The customer already has an open conversation on this number: #{newer}."
+                else:
+                    state = ConversationState.ASSIGNED if view.assignee else ConversationState.OPEN
+                    await conn.execute(
+                        update(conversations)
+                        .where(conversations.c.id == view.id)
+                        .values(state=state, closed_at=None, closed_by=None, close_reason=None)
+                    )
+                    await events.append(conn, [self._event(view, EventType.CONVERSATION_REOPENED, user, {})])
+                    await self._card(conn, view)
+                    return f"Reopened #{ref}."
+        await self._refuse(view, user, "reopen", refusal)
+
+    async def note(self, ref: int, user: str, text: str) -> str:
+        async with self.engine.begin() as conn:
+            view = await self._locked(conn, ref)
+            refusal = check_note(self.config, view, user)
+            if refusal is None:
+                now = self.clock()
+                await conn.execute(
+                    message_links.insert().values(
+                        conversation_id=view.id,
+                        direction="note",
+                        kind="note",
+                        author=user,
+                        body=text,
+                        slack_channel=view.slack_channel,
+                        status="note",
+                        status_at=now,
+                        sent_at=now,
+                        created_at=now,
+                    )
+                )
+                await events.append(
+                    conn, [self._event(view, EventType.NOTE_ADDED, user, {"text": text, "via": "command"})]
+                )
+                await jobs.enqueue(
+                    conn,
+                    f"conv:{view.id}",
+                    "post_note",
+                    {"conversation_id": view.id, "user": user, "text": text},
+                    now,
+                    slack_channel=view.slack_channel,
+                )
+                return f"Note added to #{ref}."
+        await self._refuse(view, user, "note", refusal)
+
+    async def transfer(self, ref: int, user: str, team_id: str | None, agent: str | None, reason: str) -> str:
+        target = self._target_team(team_id, agent)
+        async with self.engine.begin() as conn:
+            view = await self._locked(conn, ref)
+            refusal = check_transfer(self.config, view, user)
+            if refusal is None and target.id == view.team_id and agent in (None, view.assignee):
+                refusal = f"#{ref} is already with {target.name}" + (f" and <@{agent}>." if agent else ".")
+            if refusal is None:
+                await self._move(conn, view, user, target.id, agent, reason)
+                who = f"<@{agent}> ({target.name})" if agent else target.name
+                return f"Transferred #{ref} to {who}. Its new thread is in <#{target.slack_channel}>."
+        await self._refuse(view, user, "transfer", refusal)
+
+    def _target_team(self, team_id: str | None, agent: str | None) -> Team:
+        if agent:
+            team = self.config.team(team_id) if team_id else team_of_agent(self.config, agent)
+            if team is None or (team_id and not team.is_member(agent) and team.members):
+                raise ControlError(
+                    f"<@{agent}> is not a member of any team in traza.yml."
+                    if team is None
+                    else f"<@{agent}> is not a member of team {team.name}."
+                )
+            return team
+        team = self.config.team(team_id or "")
+        if team is None:
+            known = ", ".join(t.id for t in self.config.teams)
+            raise ControlError(f"Unknown team {team_id!r}. Teams: {known}.")
+        return team
+
+    async def _move(
+        self,
+        conn: AsyncConnection,
+        view: ConversationView,
+        user: str,
+        team_id: str,
+        agent: str | None,
+        reason: str,
+    ) -> None:
+        team = self.config.team(team_id)
+        assert team is not None
+        state = ConversationState.ASSIGNED if agent else ConversationState.OPEN
+        await conn.execute(
+            update(conversations)
+            .where(conversations.c.id == view.id)
+            .values(team_id=team.id, assignee=agent, state=state)
+        )
+        payload = {
+            "from_team": view.team_id,
+            "to_team": team.id,
+            "to_agent": agent,
+            "reason": reason,
+            "from_channel": view.slack_channel,
+            "from_thread": view.slack_thread_ts,
+            "previous_assignee": view.assignee,
+        }
+        await events.append(conn, [self._event(view, EventType.CONVERSATION_TRANSFERRED, user, payload)])
+        await jobs.enqueue(
+            conn,
+            f"conv:{view.id}",
+            "transfer_card",
+            {"conversation_id": view.id, "by": user, "to_channel": team.slack_channel, **payload},
+            self.clock(),
+            slack_channel=team.slack_channel,
+        )

@@ -1,0 +1,1 @@
+"""Store-level tests against real SQLite and PostgreSQL databases."""
