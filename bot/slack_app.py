@@ -41,6 +41,10 @@ from bridge.outbound import ThreadEvent
 from commands import ALL_COMMANDS
 
 log = logging.getLogger("traza.slack")
+SHORTCUT_CALLBACK_IDS = tuple(
+    f"conv_{verb}_shortcut" for verb in ("claim", "transfer", "close", "reopen", "history")
+)
+BUTTON_ACTION_IDS = (ACTION_CLAIM, ACTION_CLOSE, ACTION_REOPEN, ACTION_TRANSFER)
 
 
 class InteractionHandler(Protocol):
@@ -136,7 +140,7 @@ def _register_buttons(app: AsyncApp, handler: InteractionHandler) -> None:
             return
         await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
 
-    for action_id in (ACTION_CLAIM, ACTION_CLOSE, ACTION_REOPEN, ACTION_TRANSFER):
+    for action_id in BUTTON_ACTION_IDS:
         app.action(action_id)(on_button)
 
 
@@ -157,8 +161,8 @@ def _register_shortcuts(app: AsyncApp, handler: InteractionHandler) -> None:
             return
         await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
 
-    for verb in ("claim", "transfer", "close", "reopen", "history"):
-        app.shortcut(f"conv_{verb}_shortcut")(on_shortcut)
+    for callback_id in SHORTCUT_CALLBACK_IDS:
+        app.shortcut(callback_id)(on_shortcut)
 
 
 async def _open_transfer_modal(

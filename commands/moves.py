@@ -20,7 +20,8 @@ def parse_agent(token: str) -> str | None:
 async def claim(desk: Desk, req: Request) -> str:
     if len(req.args) != 1:
         raise UsageError("")
-    return await desk.claim(await resolve_ref(desk, req.args[0]), req.user)
+    ref = await resolve_ref(desk, req.args[0])
+    return await desk.claim(ref, req.user)
 
 
 @verb("transfer", "<ref> <team-id | @agent> [reason]", "move a conversation to another team or agent")
@@ -40,14 +41,16 @@ async def transfer(desk: Desk, req: Request) -> str:
 async def close(desk: Desk, req: Request) -> str:
     if not req.args:
         raise UsageError("")
-    return await desk.close(await resolve_ref(desk, req.args[0]), req.user, " ".join(req.args[1:]))
+    ref = await resolve_ref(desk, req.args[0])
+    return await desk.close(ref, req.user, " ".join(req.args[1:]))
 
 
 @verb("reopen", "<ref>", "reopen a closed conversation")
 async def reopen(desk: Desk, req: Request) -> str:
     if len(req.args) != 1:
         raise UsageError("")
-    return await desk.reopen(await resolve_ref(desk, req.args[0], phone_ok=False), req.user)
+    ref = await resolve_ref(desk, req.args[0], phone_ok=False)
+    return await desk.reopen(ref, req.user)
 
 
 @verb("note", "<ref> <text>", "add an internal note (never sent to the customer)")
@@ -55,4 +58,5 @@ async def note(desk: Desk, req: Request) -> str:
     if len(req.args) < 2:
         raise UsageError("")
     text = req.rest.split(None, 1)[1] if len(req.rest.split(None, 1)) > 1 else ""
-    return await desk.note(await resolve_ref(desk, req.args[0], phone_ok=False), req.user, text)
+    ref = await resolve_ref(desk, req.args[0], phone_ok=False)
+    return await desk.note(ref, req.user, text)
