@@ -249,7 +249,7 @@ async def closed_loop(
 
 
 def bench_env(database_url: str, slack_url: str, graph_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a ``traza serve`` run (the same variables tests/harness.py::test_env sets)."""
+    """The environment of a ``traza serve`` run (the same variables tests/harness.py::env_for sets)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAZA_", "SLACK_", "WHATSAPP_"))}
     env.update(
         {

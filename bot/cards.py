@@ -24,6 +24,10 @@ ACTION_CLAIM: Final = "conv_claim"
 ACTION_TRANSFER: Final = "conv_transfer"
 ACTION_CLOSE: Final = "conv_close"
 ACTION_REOPEN: Final = "conv_reopen"
+ACTION_TEMPLATE: Final = "conv_template"
+TEMPLATE_MODAL_CALLBACK_ID: Final = "conv_template_modal"
+TEMPLATE_NAME_BLOCK: Final = "template_name"
+TEMPLATE_PARAMS_BLOCK: Final = "template_params"
 
 TRANSFER_MODAL_CALLBACK_ID: Final = "conv_transfer_modal"
 TRANSFER_TEAM_BLOCK: Final = "transfer_team"
@@ -97,7 +101,10 @@ def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
     blocks: list[JsonDict] = [_summary_section(view, now)]
     if view.state is ConversationState.CLOSED:
         blocks.append(_closed_context(view))
-    blocks.append(_actions(view))
+    actions = _actions(view)
+    if view.state is not ConversationState.CLOSED and not view.window_open(now):
+        actions["elements"].append(_button(ACTION_TEMPLATE, "Send template", str(int(view.ref))))
+    blocks.append(actions)
     return {
         "text": _fallback_text(view),
         "blocks": blocks,
@@ -105,6 +112,33 @@ def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
             "event_type": CARD_EVENT_TYPE,
             "event_payload": {"ref": int(view.ref), "conversation_id": view.id},
         },
+    }
+
+
+def template_modal(ref: int, private_metadata: str) -> dict[str, Any]:
+    """The ``views.open`` view for sending an approved template to conversation ``ref``."""
+    name = {
+        "type": "input",
+        "block_id": TEMPLATE_NAME_BLOCK,
+        "label": _plain("Template name"),
+        "hint": _plain("An approved template; `/traza start` without a name lists them."),
+        "element": {"type": "plain_text_input", "action_id": "value"},
+    }
+    params = {
+        "type": "input",
+        "block_id": TEMPLATE_PARAMS_BLOCK,
+        "optional": True,
+        "label": _plain("Parameters, one per line"),
+        "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
+    }
+    return {
+        "type": "modal",
+        "callback_id": TEMPLATE_MODAL_CALLBACK_ID,
+        "private_metadata": private_metadata,
+        "title": _plain(f"Template to #{ref}"[:VIEW_TITLE_MAX]),
+        "submit": _plain("Send"),
+        "close": _plain("Cancel"),
+        "blocks": [name, params],
     }
 
 

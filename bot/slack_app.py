@@ -24,7 +24,11 @@ from bot.cards import (
     ACTION_CLAIM,
     ACTION_CLOSE,
     ACTION_REOPEN,
+    ACTION_TEMPLATE,
     ACTION_TRANSFER,
+    TEMPLATE_MODAL_CALLBACK_ID,
+    TEMPLATE_NAME_BLOCK,
+    TEMPLATE_PARAMS_BLOCK,
     TRANSFER_AGENT_ACTION,
     TRANSFER_AGENT_BLOCK,
     TRANSFER_MODAL_CALLBACK_ID,
@@ -32,6 +36,7 @@ from bot.cards import (
     TRANSFER_REASON_BLOCK,
     TRANSFER_TEAM_ACTION,
     TRANSFER_TEAM_BLOCK,
+    template_modal,
     transfer_modal,
 )
 from bot.events import classify
@@ -44,7 +49,7 @@ log = logging.getLogger("traza.slack")
 SHORTCUT_CALLBACK_IDS = tuple(
     f"conv_{verb}_shortcut" for verb in ("claim", "transfer", "close", "reopen", "history")
 )
-BUTTON_ACTION_IDS = (ACTION_CLAIM, ACTION_CLOSE, ACTION_REOPEN, ACTION_TRANSFER)
+BUTTON_ACTION_IDS = (ACTION_CLAIM, ACTION_CLOSE, ACTION_REOPEN, ACTION_TRANSFER, ACTION_TEMPLATE)
 
 
 class InteractionHandler(Protocol):
@@ -88,6 +93,7 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
     _register_buttons(app, handler)
     _register_shortcuts(app, handler)
     _register_transfer_modal(app, handler)
+    _register_template_modal(app, handler)
 
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any]) -> None:
@@ -135,8 +141,8 @@ def _register_buttons(app: AsyncApp, handler: InteractionHandler) -> None:
         if ref is None:
             return
         verb = str(action.get("action_id", "")).removeprefix("conv_")
-        if verb == "transfer":
-            await _open_transfer_modal(client, handler, body, ref, channel, thread)
+        if verb in ("transfer", "template"):
+            await _open_modal(client, handler, body, verb, ref, channel, thread)
             return
         await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
 
@@ -157,7 +163,7 @@ def _register_shortcuts(app: AsyncApp, handler: InteractionHandler) -> None:
             return
         verb = str(body.get("callback_id", "")).removeprefix("conv_").removesuffix("_shortcut")
         if verb == "transfer":
-            await _open_transfer_modal(client, handler, body, ref, channel, thread)
+            await _open_modal(client, handler, body, verb, ref, channel, thread)
             return
         await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
 
@@ -165,27 +171,30 @@ def _register_shortcuts(app: AsyncApp, handler: InteractionHandler) -> None:
         app.shortcut(callback_id)(on_shortcut)
 
 
-async def _open_transfer_modal(
+async def _open_modal(
     client: AsyncWebClient,
     handler: InteractionHandler,
     body: dict[str, Any],
+    verb: str,
     ref: int,
     channel: str,
     thread: object,
 ) -> None:
     metadata = json.dumps({"ref": ref, "channel": channel, "thread_ts": thread})
+    if verb == "transfer":
+        view = transfer_modal(ref, handler.teams(), metadata)
+    else:
+        view = template_modal(ref, metadata)
     try:
-        await client.views_open(
-            trigger_id=body.get("trigger_id"), view=transfer_modal(ref, handler.teams(), metadata)
-        )
+        await client.views_open(trigger_id=body.get("trigger_id"), view=view)
     except SlackApiError as exc:
-        log.warning("could not open the transfer modal: %s", exc.response.get("error"))
+        log.warning("could not open the %s modal: %s", verb, exc.response.get("error"))
         user = str((body.get("user") or {}).get("id", ""))
         await handler.tell(
             channel,
             str(thread) if thread else None,
             user,
-            f"Could not open the transfer dialog; use `/transfer {ref} <team-id | @agent> [reason]`.",
+            f"Could not open the dialog; use `/traza {verb} {ref} …` instead.",
         )
 
 
@@ -221,3 +230,34 @@ def _register_transfer_modal(app: AsyncApp, handler: InteractionHandler) -> None
             return
         await ack()
         await handler.tell(str(meta.get("channel") or ""), meta.get("thread_ts"), user, answer)
+
+
+def _register_template_modal(app: AsyncApp, handler: InteractionHandler) -> None:
+    @app.view(TEMPLATE_MODAL_CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body.get("view") or {}
+        values = (view.get("state") or {}).get("values") or {}
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            meta = {}
+        ref = _ref_of(meta.get("ref"))
+        name = str(((values.get(TEMPLATE_NAME_BLOCK) or {}).get("value") or {}).get("value") or "").strip()
+        raw = str(((values.get(TEMPLATE_PARAMS_BLOCK) or {}).get("value") or {}).get("value") or "")
+        if ref is None or not name:
+            await ack(response_action="errors", errors={TEMPLATE_NAME_BLOCK: "Give the template's name."})
+            return
+        user = str((body.get("user") or {}).get("id", ""))
+        params = [line.strip() for line in raw.splitlines() if line.strip()]
+        answer = await handler.command(
+            "/traza",
+            "start " + " ".join([str(ref), name, *map(_quote, params)]),
+            user,
+            str(meta.get("channel") or ""),
+        )
+        await ack()
+        await handler.tell(str(meta.get("channel") or ""), meta.get("thread_ts"), user, answer)
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

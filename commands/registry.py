@@ -121,7 +121,7 @@ async def run(desk: Desk, command: str, text: str, user: str, channel: str) -> s
         text = text.strip()[len(name) :].strip()
     found = VERBS.get(name)
     if found is None:
-        return f"Unknown verb `{name}`. " + help_text()
+        return f"Unknown verb `{name[:40]}`. " + help_text()
     try:
         return await found.handler(desk, Request(user, channel, args, text.strip()))
     except UsageError as exc:

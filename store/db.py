@@ -1,21 +1,36 @@
 """Engine construction for SQLite (embedded default) and PostgreSQL (production).
 
 SQLite is opened in WAL mode with ``synchronous=FULL`` (a webhook acknowledged is a webhook on disk),
-a busy timeout, foreign keys on, and every transaction started with ``BEGIN IMMEDIATE`` so that two
-writers queue on the database lock instead of failing half-way with "database is locked".
+a busy timeout and foreign keys on. Write transactions (``engine.begin()``) start with ``BEGIN
+IMMEDIATE`` so two writers queue on the database lock instead of failing half-way with "database is
+locked"; reads (``engine.connect()``) start a plain deferred ``BEGIN`` and read their WAL snapshot
+without taking the write lock, so the worker's reads never hold up a webhook being stored.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+
+class _SqliteEngine(AsyncEngine):
+    """``begin()`` marks its connection as a writer, so the begin hook says ``BEGIN IMMEDIATE``."""
+
+    @contextlib.asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        async with self.connect() as conn:
+            await conn.execution_options(traza_write=True)
+            async with conn.begin():
+                yield conn
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = _SqliteEngine(create_async_engine(url, connect_args={"timeout": 30}).sync_engine)
         _sqlite_setup(engine)
         return engine
     return create_async_engine(
@@ -39,4 +54,6 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get("traza_write") else "BEGIN"
+        )

@@ -20,7 +20,7 @@ import redis
 from store.migrate import upgrade
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
-from tests.harness import Harness, running_traza, test_env
+from tests.harness import Harness, env_for, running_traza
 from traza.settings import Settings
 
 PG_ADMIN = os.environ.get("TRAZA_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -116,7 +116,7 @@ def traza_env(
     extra: dict[str, str] = {}
     if database_url.startswith("postgresql"):
         extra["TRAZA_REDIS_URL"] = request.getfixturevalue("redis_url")
-    return test_env(database_url, slack, graph, **extra)
+    return env_for(database_url, slack, graph, **extra)
 
 
 @pytest.fixture

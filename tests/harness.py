@@ -36,11 +36,11 @@ SLACK_TOKEN = "xoxb-test"
 GRAPH_TOKEN = "wa-test-token"
 
 
-def test_config() -> TrazaConfig:
+def load_test_config() -> TrazaConfig:
     return load_config(yaml.safe_load(CONFIG_PATH.read_text()))
 
 
-def test_env(database_url: str, slack: FakeSlack, graph: FakeGraph, **extra: str) -> dict[str, str]:
+def env_for(database_url: str, slack: FakeSlack, graph: FakeGraph, **extra: str) -> dict[str, str]:
     env = {
         "TRAZA_DATABASE_URL": database_url,
         "TRAZA_CONFIG": str(CONFIG_PATH),
@@ -153,7 +153,7 @@ class Harness:
 @contextlib.asynccontextmanager
 async def running_traza(env: dict[str, str], *, with_worker: bool = True) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings.from_env(env, env_file=None)
-    app = create_app(settings, test_config(), with_worker=with_worker)
+    app = create_app(settings, load_test_config(), with_worker=with_worker)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://traza.test") as client:

@@ -31,7 +31,7 @@ from store.tables import webhook_inbox
 from traza.api import build_api_router
 from traza.metrics import Metrics
 from traza.settings import Settings
-from traza.slack import build_slack_app
+from traza.slack import build_slack_app, screen_slack_request
 from traza.worker import Worker
 
 log = logging.getLogger("traza.app")
@@ -100,8 +100,22 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
 
     @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:
+        body = await request.body()
+        if rejected := screen_slack_request(body, request.headers, settings.slack_signing_secret or ""):
+            status, reason = rejected
+            return JSONResponse(
+                {"error": reason} if status != 200 else {"ok": True},
+                status_code=status,
+                headers={"X-Slack-No-Retry": "1"} if status != 200 else None,
+            )
         handler: Any = state["slack"]
-        response: Response = await handler.handle(request)
+        try:
+            response: Response = await handler.handle(request)
+        except Exception:
+            log.exception("a signed Slack request could not be handled")
+            return JSONResponse(
+                {"error": "could not handle this request"}, status_code=400, headers={"X-Slack-No-Retry": "1"}
+            )
         return response
 
     @app.get("/healthz")

@@ -183,3 +183,48 @@ async def test_start_sends_an_approved_template_and_opens_a_conversation(traza: 
     assert sent.body["template"]["name"] == "seguimiento"
     assert sent.body["template"]["components"][0]["parameters"][0]["text"] == "Ana"
     await traza.thread_of(SOPORTE)
+
+
+async def test_closed_window_card_offers_a_template_button_that_sends_one(traza: Harness) -> None:
+    traza.graph.add_template("reactivar", "Hola {{1}}", language="es")
+    old = int(__import__("time").time()) - 26 * 3600
+    assert (
+        await traza.webhook(wp.inbound_text_webhook("Hola", wa_id="5491100000209", ts=old))
+    ).status_code == 200
+    thread = await traza.thread_of(SOPORTE)
+    card = traza.slack.message(SOPORTE, thread)
+    assert card is not None and "conv_template" in json.dumps(card)
+    ref = int(card["metadata"]["event_payload"]["ref"])
+    click = {
+        "type": "block_actions",
+        "user": {"id": AGENT},
+        "channel": {"id": SOPORTE},
+        "container": {"type": "message", "message_ts": thread, "channel_id": SOPORTE},
+        "trigger_id": "1.2.3",
+        "response_url": traza.slack.new_response_url(),
+        "actions": [{"action_id": "conv_template", "value": str(ref), "type": "button"}],
+    }
+    await traza.slack_interaction(click)
+    opened = await eventually(lambda: traza.slack.calls_to("views.open"), what="template modal")
+    view = opened[0].args["view"]
+    assert view["callback_id"] == "conv_template_modal"
+    submission = {
+        "type": "view_submission",
+        "user": {"id": AGENT},
+        "view": {
+            "type": "modal",
+            "id": "V0TPL",
+            "callback_id": "conv_template_modal",
+            "private_metadata": view["private_metadata"],
+            "state": {
+                "values": {
+                    "template_name": {"value": {"type": "plain_text_input", "value": "reactivar"}},
+                    "template_params": {"value": {"type": "plain_text_input", "value": "Ana María"}},
+                }
+            },
+        },
+    }
+    assert (await traza.slack_interaction(submission)).status_code == 200
+    sent = (await eventually(lambda: traza.graph.sends(), what="template send"))[0]
+    assert sent.body["template"]["name"] == "reactivar"
+    assert sent.body["template"]["components"][0]["parameters"][0]["text"] == "Ana María"

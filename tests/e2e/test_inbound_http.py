@@ -24,7 +24,7 @@ from tests.fakes import whatsapp_payloads as wp
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
 from tests.harness import APP_SECRET, VERIFY_TOKEN, Harness, running_traza
-from tests.harness import test_env as make_env
+from tests.harness import env_for as make_env
 
 # ---------------------------------------------------------------- GET /whatsapp/webhook
 
