@@ -75,6 +75,10 @@ class InteractionHandler(Protocol):
 
     def teams(self) -> list[tuple[str, str]]: ...
 
+    async def home_opened(self, user: str) -> None:
+        """Queue a refresh of ``user``'s App Home."""
+        ...
+
 
 def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: InteractionHandler) -> AsyncApp:
     app = AsyncApp(client=client, signing_secret=signing_secret, process_before_response=True)
@@ -106,7 +110,9 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
 
     @app.event("app_home_opened")
     async def on_home(body: dict[str, Any]) -> None:
-        return None
+        event = body.get("event") or {}
+        if event.get("tab", "home") == "home" and isinstance(event.get("user"), str):
+            await handler.home_opened(event["user"])
 
     return app
 

@@ -276,6 +276,9 @@ class SlackSurface:
                 raise
             log.warning("could not tell %s privately (%s): %s", user, exc.code, text)
 
+    async def publish_home(self, user: str, view: dict[str, object]) -> None:
+        await slack_call(self.client.views_publish(user_id=user, view=view))
+
     async def permalink(self, channel: str, ts: str) -> str:
         try:
             response = await slack_call(self.client.chat_getPermalink(channel=channel, message_ts=ts))

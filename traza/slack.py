@@ -74,6 +74,12 @@ class Interactions:
             )
         await self.runtime.coordinator.wake("jobs")
 
+    async def home_opened(self, user: str) -> None:
+        async with self.runtime.engine.begin() as conn:
+            if not await jobs.pending_kinds(conn, f"home:{user}", "publish_home"):
+                await jobs.enqueue(conn, f"home:{user}", "publish_home", {"user": user}, datetime.now(UTC))
+        await self.runtime.coordinator.wake("jobs")
+
     def teams(self) -> list[tuple[str, str]]:
         return [(t.id, t.name) for t in self.runtime.config.teams]
 

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.home import home_view
 from bridge import deliver, mirror
 from bridge.config import TrazaConfig
 from bridge.domain import EventType
@@ -32,6 +33,7 @@ from store.events import NewEvent
 from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
+from store.queues import agent_queue
 
 log = logging.getLogger("traza.worker")
 PACED_KINDS = frozenset({"post_card", "mirror_inbound", "transfer_card", "transfer_context", "post_note"})
@@ -248,6 +250,11 @@ class Worker:
                 await deliver.deliver_reply(
                     job.payload["link_id"], ledger, self.sender, self.desk, self.config
                 )
+            case "publish_home":
+                async with self.engine.connect() as conn:
+                    held, waiting = await agent_queue(conn, self.config, job.payload["user"])
+                await self.desk.publish_home(job.payload["user"], home_view(held, waiting, self.clock()))
+                await ledger.done()
             case "list_templates":
                 await deliver.list_templates(
                     job.payload["conversation_id"],

@@ -228,3 +228,16 @@ async def test_closed_window_card_offers_a_template_button_that_sends_one(traza:
     sent = (await eventually(lambda: traza.graph.sends(), what="template send"))[0]
     assert sent.body["template"]["name"] == "reactivar"
     assert sent.body["template"]["components"][0]["parameters"][0]["text"] == "Ana María"
+
+
+async def test_app_home_shows_the_agents_queue(traza: Harness) -> None:
+    ref, _ = await open_conversation(traza, "5491100000210")
+    event = {"type": "app_home_opened", "user": AGENT, "channel": "D0HOME", "tab": "home", "event_ts": "1.2"}
+    from tests import slack_payloads as sp
+
+    assert (await traza.slack_event(sp.envelope(event))).status_code == 200
+    published = await eventually(lambda: traza.slack.calls_to("views.publish"), what="home published")
+    assert published[0].args["user_id"] == AGENT
+    assert f"#{ref}" in json.dumps(published[0].args["view"]) and "Waiting in your teams (1)" in json.dumps(
+        published[0].args["view"]
+    )

@@ -1,0 +1,49 @@
+"""The App Home tab: each agent's queue (what they hold, what waits in their teams)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.cards import escape_mrkdwn, format_duration
+from bridge.domain import ConversationView
+
+
+def _line(view: ConversationView, now: datetime) -> str:
+    waiting = view.waiting_since()
+    wait = f" · waiting {format_duration((now - waiting).total_seconds())}" if waiting else ""
+    window = "" if view.window_open(now) else " · window closed"
+    link = (
+        f"https://slack.com/archives/{view.slack_channel}/p{view.slack_thread_ts.replace('.', '')}"
+        if view.slack_thread_ts
+        else ""
+    )
+    ref = f"<{link}|#{int(view.ref)}>" if link else f"#{int(view.ref)}"
+    who = f"{escape_mrkdwn(view.contact_name, 80)} · {escape_mrkdwn(view.team_name, 60)}"
+    return f"• {ref} · {who}{wait}{window}"
+
+
+def home_view(held: list[ConversationView], waiting: list[ConversationView], now: datetime) -> dict[str, Any]:
+    def section(title: str, views: list[ConversationView], empty: str) -> list[dict[str, Any]]:
+        text = "\n".join(_line(v, now) for v in views) if views else f"_{empty}_"
+        return [
+            {"type": "header", "text": {"type": "plain_text", "text": title}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
+        ]
+
+    blocks = [
+        *section(f"Your conversations ({len(held)})", held, "You hold no open conversation."),
+        {"type": "divider"},
+        *section(f"Waiting in your teams ({len(waiting)})", waiting, "Nobody is waiting. 🎉"),
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Claim with the card's button or "
+                    "`/claim <ref>`; `/traza help` lists every command.",
+                }
+            ],
+        },
+    ]
+    return {"type": "home", "blocks": blocks}
