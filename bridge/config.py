@@ -57,6 +57,8 @@ class TrazaConfig:
     default_team: TeamId
     stamp: str = DEFAULT_STAMP
     admins: frozenset[SlackUserId] = frozenset()
+    reopen_grace_minutes: int = 0
+    """A customer writing within this many minutes of a close reopens it instead of a new conversation."""
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -136,6 +138,10 @@ def load_config(data: object) -> TrazaConfig:
         default_team = check.string(routing, "default_team", "routing")
         if default_team and default_team not in team_ids:
             check.fail("routing.default_team", f"unknown team {default_team!r}")
+        grace = routing.get("reopen_grace_minutes", 0)
+        if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
+            check.fail("routing.reopen_grace_minutes", "must be a whole number of minutes ≥ 0")
+            grace = 0
     stamp = data.get("stamp", DEFAULT_STAMP)
     if not isinstance(stamp, str):
         check.fail("stamp", "must be a string")
@@ -145,7 +151,8 @@ def load_config(data: object) -> TrazaConfig:
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
-    return TrazaConfig(tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins)
+    grace_minutes = int(routing.get("reopen_grace_minutes", 0) or 0) if isinstance(routing, Mapping) else 0
+    return TrazaConfig(tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins, grace_minutes)
 
 
 def _teams(raw: object, check: _Checker) -> list[Team]:

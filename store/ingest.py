@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -322,6 +322,9 @@ class Ingest:
         )
         if row is not None:
             return dict(row)
+        reopened = await self._reopen_within_grace(contact_id, msg.phone_number_id)
+        if reopened is not None:
+            return reopened
         decision = route(self.config, msg.phone_number_id, plain_text(msg.body))
         team = self.config.team(decision.team_id)
         assert team is not None, "routing only returns configured teams"
@@ -388,6 +391,50 @@ class Ingest:
             .one()
         )
         return dict(row)
+
+    async def _reopen_within_grace(self, contact_id: int, phone_number_id: str) -> dict[str, Any] | None:
+        grace = self.config.reopen_grace_minutes
+        if grace <= 0:
+            return None
+        row = (
+            (
+                await self.conn.execute(
+                    select(conversations)
+                    .where(
+                        conversations.c.contact_id == contact_id,
+                        conversations.c.phone_number_id == phone_number_id,
+                        conversations.c.state == ConversationState.CLOSED,
+                        conversations.c.closed_at >= self.now - timedelta(minutes=grace),
+                    )
+                    .order_by(conversations.c.id.desc())
+                    .limit(1)
+                )
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            return None
+        state = ConversationState.ASSIGNED if row["assignee"] else ConversationState.OPEN
+        await self.conn.execute(
+            update(conversations)
+            .where(conversations.c.id == row["id"])
+            .values(state=state, closed_at=None, closed_by=None, close_reason=None)
+        )
+        self.new_events.append(
+            NewEvent(
+                EventType.CONVERSATION_REOPENED,
+                self.now,
+                row["id"],
+                row["ref"],
+                actor=f"contact:{contact_id}",
+                team_id=row["team_id"],
+                phone_number_id=phone_number_id,
+                payload={"reason": f"the customer wrote within {grace} min of the close"},
+            )
+        )
+        self.card_updates.add(int(row["id"]))
+        return {**dict(row), "state": state, "closed_at": None}
 
     async def _touch_conversation(self, conv: dict[str, Any], msg: InboundMessage) -> None:
         if isinstance(msg.body, (SystemBody, RevokeBody)):

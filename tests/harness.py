@@ -151,9 +151,11 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def running_traza(env: dict[str, str], *, with_worker: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+async def running_traza(
+    env: dict[str, str], *, with_worker: bool = True, config: TrazaConfig | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings.from_env(env, env_file=None)
-    app = create_app(settings, load_test_config(), with_worker=with_worker)
+    app = create_app(settings, config or load_test_config(), with_worker=with_worker)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://traza.test") as client:

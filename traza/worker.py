@@ -182,6 +182,8 @@ class Worker:
             self.stats["jobs_done"] += 1
         except RateLimited as exc:
             delay = exc.retry_after or 1.0
+            if str(exc.code) == "131056":  # Meta: retry a pair-rate limit after 4^X seconds
+                delay = max(delay, 4.0 ** min(job.attempts - 1, 5))
             if exc.side == "slack" and job.slack_channel:
                 await self.coordinator.block_channel(job.slack_channel, delay)
             log.warning(

@@ -241,3 +241,27 @@ async def test_app_home_shows_the_agents_queue(traza: Harness) -> None:
     assert f"#{ref}" in json.dumps(published[0].args["view"]) and "Waiting in your teams (1)" in json.dumps(
         published[0].args["view"]
     )
+
+
+async def test_customer_writing_within_the_grace_period_reopens_instead(
+    sqlite_url: str, fakes: tuple[Any, Any]
+) -> None:
+    import dataclasses
+
+    from tests.harness import env_for, load_test_config, running_traza
+    from traza.settings import Settings
+
+    slack, graph = fakes
+    env = env_for(sqlite_url, slack, graph)
+    config = dataclasses.replace(load_test_config(), reopen_grace_minutes=30)
+    async with running_traza(env, config=config) as client:
+        traza = Harness(client, slack, graph, Settings.from_env(env, env_file=None))
+        ref, thread = await open_conversation(traza, "5491100000211")
+        assert "Closed" in await slash(traza, "/close", str(ref), AGENT)
+        await traza.webhook(wp.inbound_text_webhook("Una cosa más", wa_id="5491100000211"))
+        await eventually(
+            lambda: any(m.get("text") == "Una cosa más" for m in slack.thread(SOPORTE, thread)),
+            what="message in the reopened thread",
+        )
+        await eventually(lambda: "conv_close" in card_of(traza, SOPORTE, thread), what="card open again")
+        assert len([m for m in slack.messages_in(SOPORTE) if m.get("metadata")]) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests import slack_payloads as sp
 from tests.fakes import whatsapp_payloads as wp
 from tests.harness import Harness, eventually
@@ -127,3 +129,50 @@ async def test_file_shared_by_agent_reaches_the_customer(traza: Harness) -> None
     assert sent.body["document"]["filename"] == "recibo.pdf"
     assert "Tu recibo" in sent.body["document"]["caption"]
     assert traza.graph.uploads()[0].data == b"%PDF-1.4 receipt"
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (131047, "24 hours"),
+        (190, "WHATSAPP_ACCESS_TOKEN"),
+        (100, "parameter"),
+        (131048, "spam"),
+        (131051, "not supported"),
+    ],
+)
+async def test_each_permanent_error_is_explained_once_and_never_retried(
+    traza: Harness, code: int, words: str
+) -> None:
+    thread = await open_conversation(traza, f"54911000003{code % 100:02d}")
+    traza.graph.fail_next_send(code)
+    await traza.agent_says(SOPORTE, thread, AGENT, "Hola?")
+    notice = await eventually(
+        lambda: [m for m in traza.slack.thread(SOPORTE, thread) if "not delivered" in m.get("text", "")],
+        what="failure notice",
+    )
+    assert words in notice[0]["text"] and str(code) in notice[0]["text"]
+    await asyncio.sleep(0.5)
+    assert traza.graph.sends() == []
+    assert len([m for m in traza.slack.thread(SOPORTE, thread) if "not delivered" in m.get("text", "")]) == 1
+
+
+async def test_failed_status_after_acceptance_is_explained_in_the_thread(traza: Harness) -> None:
+    thread = await open_conversation(traza, "5491100000111")
+    reply = await traza.agent_says(SOPORTE, thread, AGENT, "¿Seguimos?")
+    sent = (await eventually(lambda: traza.graph.sends(), what="send"))[0]
+    errors = [
+        {
+            "code": 131047,
+            "title": "Re-engagement message",
+            "message": "Re-engagement message",
+            "error_data": {"details": "More than 24 hours have passed"},
+        }
+    ]
+    await traza.webhook(wp.status_webhook(sent.wamid, "failed", recipient="5491100000111", errors=errors))
+    notice = await eventually(
+        lambda: [m for m in traza.slack.thread(SOPORTE, thread) if "could not deliver" in m.get("text", "")],
+        what="async failure notice",
+    )
+    assert "template" in notice[0]["text"]
+    await eventually(lambda: "x" in traza.slack.reactions(SOPORTE, reply["event"]["ts"]), what="failed mark")
