@@ -78,6 +78,9 @@ async def mirror_inbound(
     body = item.message.body
     if posted is None:
         posted = await surface.post_customer_message(item)
+        if not isinstance(body, MediaBody):
+            await ledger.message_mirrored(link_id, ts=posted, channel=item.view.slack_channel)
+            return
         await ledger.message_posted(link_id, posted)
     if not isinstance(body, MediaBody):
         await ledger.message_mirrored(link_id)

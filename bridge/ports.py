@@ -88,7 +88,11 @@ class MirrorLedger(Protocol):
         """Record the thread reply's ts (without finishing the job: media may still follow)."""
         ...
 
-    async def message_mirrored(self, link_id: int, problem: str | None = None) -> None: ...
+    async def message_mirrored(
+        self, link_id: int, problem: str | None = None, ts: SlackTs | None = None, channel: str | None = None
+    ) -> None:
+        """Finish the job; with ``ts``, also record the post (one transaction for a plain message)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

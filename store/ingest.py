@@ -53,10 +53,18 @@ STATUS_EVENTS = {
 }
 
 
+BATCH = 50
+
+
 async def ingest_pending(
     engine: AsyncEngine, config: TrazaConfig, clock: Callable[[], datetime], limit: int = 200
 ) -> int:
-    """Apply up to ``limit`` stored webhooks in arrival order; returns how many were applied."""
+    """Apply up to ``limit`` stored webhooks in arrival order; returns how many were applied.
+
+    Webhooks are applied ``BATCH`` at a time in one transaction (one lock on the event chain, one
+    commit); when a batch fails for any reason but the database being away, its webhooks are applied
+    one by one so a single bad webhook is parked with its error instead of blocking the rest.
+    """
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -66,56 +74,66 @@ async def ingest_pending(
                 .limit(limit)
             )
         ).all()
-    for row in rows:
-        await _ingest_one(engine, config, clock, row.id, row.body)
+    parsed = [(int(row.id), *_parse(int(row.id), row.body)) for row in rows]
+    for start in range(0, len(parsed), BATCH):
+        chunk = parsed[start : start + BATCH]
+        try:
+            await _apply(engine, config, clock, chunk)
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: the loop retries these webhooks when it is back
+        except Exception:
+            log.warning("a batch of %d webhooks failed; applying them one by one", len(chunk), exc_info=True)
+            for item in chunk:
+                await _apply_alone(engine, config, clock, item)
     return len(rows)
 
 
-async def _ingest_one(
+def _parse(inbox_id: int, body: bytes) -> tuple[ParsedWebhook, str | None]:
+    try:
+        return parse_webhook(orjson.loads(body)), None
+    except (orjson.JSONDecodeError, MalformedWebhook) as exc:
+        log.error("webhook %s could not be parsed: %s", inbox_id, exc)
+        return ParsedWebhook(), f"unreadable webhook: {exc}"
+
+
+async def _apply_alone(
     engine: AsyncEngine,
     config: TrazaConfig,
     clock: Callable[[], datetime],
-    inbox_id: int,
-    body: bytes,
+    item: tuple[int, ParsedWebhook, str | None],
 ) -> None:
-    error: str | None = None
     try:
-        parsed = parse_webhook(orjson.loads(body))
-    except (orjson.JSONDecodeError, MalformedWebhook) as exc:
-        parsed, error = ParsedWebhook(), f"unreadable webhook: {exc}"
-        log.error("webhook %s could not be parsed: %s", inbox_id, exc)
-    try:
-        await _apply_one(engine, config, clock, inbox_id, parsed, error)
+        await _apply(engine, config, clock, [item])
     except (OperationalError, InterfaceError):
-        raise  # the database is away: the loop retries this webhook when it is back
+        raise
     except Exception as exc:
         # A bug must not block every later webhook: park this one (its body stays stored) and go on.
-        log.exception("webhook %s could not be applied; parked with its error for replay", inbox_id)
+        log.exception("webhook %s could not be applied; parked with its error for replay", item[0])
         async with engine.begin() as conn:
             await conn.execute(
                 update(webhook_inbox)
-                .where(webhook_inbox.c.id == inbox_id)
+                .where(webhook_inbox.c.id == item[0])
                 .values(processed_at=clock(), error=f"ingest failed: {exc!r}"[:2000])
             )
 
 
-async def _apply_one(
+async def _apply(
     engine: AsyncEngine,
     config: TrazaConfig,
     clock: Callable[[], datetime],
-    inbox_id: int,
-    parsed: ParsedWebhook,
-    error: str | None,
+    items: list[tuple[int, ParsedWebhook, str | None]],
 ) -> None:
     async with engine.begin() as conn:
-        done = await conn.execute(
-            update(webhook_inbox)
-            .where(webhook_inbox.c.id == inbox_id, webhook_inbox.c.processed_at.is_(None))
-            .values(processed_at=clock(), error=error)
-        )
-        if done.rowcount != 1:
-            return  # another ingester got here first
-        await Ingest(conn, config, clock()).apply(parsed)
+        ingest = Ingest(conn, config, clock())
+        for inbox_id, parsed, error in items:
+            done = await conn.execute(
+                update(webhook_inbox)
+                .where(webhook_inbox.c.id == inbox_id, webhook_inbox.c.processed_at.is_(None))
+                .values(processed_at=clock(), error=error)
+            )
+            if done.rowcount == 1:  # else another ingester got here first
+                await ingest.apply(parsed)
+        await ingest.flush()
 
 
 def _delivery_status(value: str) -> DeliveryStatus | None:
@@ -162,6 +180,9 @@ class Ingest:
                 )
             )
             log.warning("webhook update skipped at %s: %s", skipped.where, skipped.reason)
+
+    async def flush(self) -> None:
+        """Queue the card refreshes and append the events gathered by every ``apply``."""
         for conversation_id in self.card_updates:
             channel = await self.conn.scalar(
                 select(conversations.c.slack_channel).where(conversations.c.id == conversation_id)

@@ -119,6 +119,28 @@ async def claim(engine: AsyncEngine, job: Job, holder: str, now: datetime) -> Jo
     return Job(job.id, job.queue_key, job.kind, job.payload, job.slack_channel, job.attempts + 1)
 
 
+async def claim_many(engine: AsyncEngine, wanted: list[Job], holder: str, now: datetime) -> list[Job]:
+    """Take the leases on ``wanted`` in one statement; returns those this worker got."""
+    if not wanted:
+        return []
+    async with engine.begin() as conn:
+        result = await conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id.in_([j.id for j in wanted]),
+                or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now),
+            )
+            .values(locked_until=now + LEASE, locked_by=holder, attempts=jobs.c.attempts + 1)
+            .returning(jobs.c.id)
+        )
+        got = set(result.scalars().all())
+    return [
+        Job(j.id, j.queue_key, j.kind, j.payload, j.slack_channel, j.attempts + 1)
+        for j in wanted
+        if j.id in got
+    ]
+
+
 async def renew(engine: AsyncEngine, job_ids: list[int], holder: str, now: datetime) -> None:
     if not job_ids:
         return

@@ -156,8 +156,16 @@ class JobLedger:
         async with self.engine.begin() as conn:
             await conn.execute(update(message_links).where(message_links.c.id == link_id).values(slack_ts=ts))
 
-    async def message_mirrored(self, link_id: int, problem: str | None = None) -> None:
+    async def message_mirrored(
+        self, link_id: int, problem: str | None = None, ts: SlackTs | None = None, channel: str | None = None
+    ) -> None:
         async with self.engine.begin() as conn:
+            if ts is not None:
+                await conn.execute(
+                    update(message_links)
+                    .where(message_links.c.id == link_id)
+                    .values(slack_ts=ts, slack_channel=channel)
+                )
             link = (
                 await conn.execute(
                     select(

@@ -146,23 +146,24 @@ class Worker:
     async def _start_jobs(self, free: int) -> float:
         now = self.clock()
         pause = 0.5
+        wanted: list[Job] = []
+        keys: set[str] = set()
         for job in await jobs.candidates(self.engine, now, limit=free * 4 + 16):
-            if free <= 0:
+            if len(wanted) >= free:
                 break
-            if job.id in self.running or job.queue_key in self.busy_keys:
+            if job.id in self.running or job.queue_key in self.busy_keys or job.queue_key in keys:
                 continue
             if job.slack_channel and job.kind in PACED_KINDS:
                 wait = await self.coordinator.try_pace(job.slack_channel)
                 if wait > 0:
                     pause = min(pause, wait)
                     continue
-            claimed = await jobs.claim(self.engine, job, self.holder, now)
-            if claimed is None:
-                continue
-            free -= 1
-            self.busy_keys.add(job.queue_key)
-            task = asyncio.create_task(self._run(claimed), name=f"traza-job-{job.id}")
-            self.running[job.id] = task
+            wanted.append(job)
+            keys.add(job.queue_key)
+        for claimed in await jobs.claim_many(self.engine, wanted, self.holder, now):
+            self.busy_keys.add(claimed.queue_key)
+            task = asyncio.create_task(self._run(claimed), name=f"traza-job-{claimed.id}")
+            self.running[claimed.id] = task
             task.add_done_callback(functools.partial(self._done, claimed))
         return pause
 

@@ -91,7 +91,7 @@ def _history() -> list[NewEvent]:
 
 def _client(engine: AsyncEngine, token: str | None, **headers: str) -> httpx.AsyncClient:
     app = FastAPI()
-    app.include_router(build_api_router(lambda: engine, token, harness.test_config))
+    app.include_router(build_api_router(lambda: engine, token, harness.load_test_config))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://traza", headers=headers)
 
 

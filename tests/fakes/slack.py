@@ -183,6 +183,7 @@ class FakeSlack(FakeServer):
             "conversations.replies": self._conversations_replies,
             "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
+            "conversations.join": self._conversations_info,
             "users.info": self._users_info,
             "views.open": self._views_open,
             "views.update": self._views_update,
