@@ -60,13 +60,10 @@ async def deliver_reply(
         wamid = await sender.send(item.phone_number_id, body)
     except PermanentRemoteError as exc:
         reason = exc.details if exc.side != "whatsapp" else advice(exc.code)
-        await ledger.reply_failed(link_id, str(exc.code), reason)
-        if item.slack_ts:
-            await desk.react(item.view.slack_channel, item.slack_ts, STATUS_REACTIONS["failed"])
-        await desk.post_notice(
-            item.view,
-            f"⚠️ <@{item.author}> your reply was not delivered to the customer: {reason} (error {exc.code})",
+        notice = (
+            f"⚠️ <@{item.author}> your reply was not delivered to the customer: {reason} (error {exc.code})"
         )
+        await ledger.reply_failed(link_id, str(exc.code), reason, notice)
         return
     await ledger.reply_accepted(link_id, wamid)
 
@@ -172,6 +169,16 @@ async def list_templates(
         else "No approved templates were found for this business number."
     )
     await desk.tell(view.slack_channel, view.slack_thread_ts, user, text)
+    await ledger.done()
+
+
+async def thread_notice(payload: dict[str, object], ledger: DeliveryLedger, desk: AgentDesk) -> None:
+    """Post a queued notice in the conversation's thread, with an optional reaction mark."""
+    view = await ledger.view(int(str(payload["conversation_id"])))
+    react = payload.get("react")
+    if isinstance(react, list) and len(react) == 2:
+        await desk.react(str(react[0]), str(react[1]), STATUS_REACTIONS["failed"])
+    await desk.post_notice(view, str(payload["text"]))
     await ledger.done()
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bridge.domain import ConversationView
@@ -22,6 +22,7 @@ from bridge.inbound import MediaBody
 from bridge.ports import ChatSurface, MediaSource, MirrorLedger
 
 log = logging.getLogger("traza.mirror")
+CREDENTIAL_CODES = frozenset({"190", "0", "10", "200"})
 MIME_EXTENSIONS = {
     "image/jpeg": "jpg",
     "image/png": "png",
@@ -70,6 +71,11 @@ async def mirror_inbound(
     link_id: int, attempt: int, ledger: MirrorLedger, surface: ChatSurface, media: MediaSource
 ) -> None:
     item = await ledger.inbound(link_id)
+    if item.view.slack_thread_ts is None:
+        # The card was given up earlier (or is missing): post it now rather than lose the message.
+        ts = await surface.post_card(item.view, datetime.now(UTC))
+        await ledger.card_posted(item.view.id, ts, finish=False)
+        item = await ledger.inbound(link_id)
     posted = item.posted_ts
     if posted is None and attempt > 1:
         posted = await surface.find_mirrored(item.view, link_id)
@@ -95,6 +101,8 @@ async def _mirror_media(
     try:
         file = await media.fetch(body.media_id, media_filename(body, wa_message_id))
     except PermanentRemoteError as exc:
+        if str(exc.code) in CREDENTIAL_CODES:
+            raise  # an expired token is fixed by an admin; the worker retries slowly, nothing is lost
         problem = f"⚠️ The {body.kind} could not be downloaded from WhatsApp ({exc.code}: {exc.message})."
         await surface.post_notice(view, problem)
         return problem
@@ -116,32 +124,39 @@ async def transfer_card(
 
 
 async def transfer_context(payload: dict[str, Any], ledger: MirrorLedger, surface: ChatSurface) -> None:
-    """The new thread learns where the conversation comes from; the old one where it went."""
+    """The new thread learns where the conversation comes from; the old one where it went.
+
+    Three Slack writes; each is recorded as done on the job when it succeeds, so a retry after a
+    failure of a later one does not repeat the earlier ones.
+    """
     view = await ledger.view(int(payload["conversation_id"]))
     old_channel, old_thread = payload.get("from_channel"), payload.get("from_thread")
     by, reason = payload.get("by"), payload.get("reason") or ""
-    lines = [
-        f"↪️ Transferred from team *{payload.get('from_team')}* by <@{by}>"
-        + (f": {reason}" if reason else ".")
-    ]
-    if old_channel and old_thread:
-        lines.append(f"<{await surface.permalink(old_channel, old_thread)}|Previous thread>")
-    recent = await ledger.recent_messages(view.id, 5)
-    if recent:
-        lines += ["*Last messages:*", *recent]
     assert view.slack_thread_ts is not None
-    await surface.post_text(view.slack_channel, view.slack_thread_ts, "\n".join(lines))
+    done = set(payload.get("done") or [])
+    if "context" not in done:
+        lines = [
+            f"↪️ Transferred from team *{payload.get('from_team')}* by <@{by}>"
+            + (f": {reason}" if reason else ".")
+        ]
+        if old_channel and old_thread:
+            lines.append(f"<{await surface.permalink(old_channel, old_thread)}|Previous thread>")
+        recent = await ledger.recent_messages(view.id, 5)
+        if recent:
+            lines += ["*Last messages:*", *recent]
+        await surface.post_text(view.slack_channel, view.slack_thread_ts, "\n".join(lines))
+        await ledger.step_done("context")
     if old_channel and old_thread:
         link = await surface.permalink(view.slack_channel, view.slack_thread_ts)
         notice = (
             f"➡️ #{view.ref} moved to team *{view.team_name}* by <@{by}>: <{link}|continue in its new thread>."
         )
-        await surface.post_text(old_channel, old_thread, notice)
-        await surface.replace_card(
-            old_channel,
-            old_thread,
-            f"#{view.ref} · {view.contact_name} — transferred to {view.team_name}. {notice}",
-        )
+        if "notice" not in done:
+            await surface.post_text(old_channel, old_thread, notice)
+            await ledger.step_done("notice")
+        if "retire" not in done:
+            text = f"#{view.ref} · {view.contact_name} — transferred to {view.team_name}. {notice}"
+            await surface.replace_card(old_channel, old_thread, text)
     await ledger.card_updated()
 
 

@@ -134,8 +134,8 @@ class Coordinator:
     async def wake(self, signal: str, *, everywhere: bool = True) -> None:
         """Tell workers there is new work: this process at once, the others through Redis."""
         self._signals[signal].set()
-        if not everywhere:
-            return
+        if not everywhere or not self.healthy:
+            return  # while Redis is down, other processes poll; the listener marks Redis healthy again
 
         async def remote() -> None:
             assert self.redis is not None
@@ -164,6 +164,9 @@ class Coordinator:
             try:
                 pubsub = self.redis.pubsub()
                 await pubsub.subscribe(WAKE_CHANNEL)
+                if not self.healthy:
+                    log.info("Redis is back")
+                self.healthy = True
                 while not stop.is_set():
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
                     if message is None:

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import ColumnElement, insert, or_, select, update
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge import codec
@@ -79,8 +79,8 @@ async def ingest_pending(
         chunk = parsed[start : start + BATCH]
         try:
             await _apply(engine, config, clock, chunk)
-        except (OperationalError, InterfaceError):
-            raise  # the database is away: the loop retries these webhooks when it is back
+        except (OperationalError, InterfaceError, IntegrityError):
+            raise  # the database is away (or raced another ingester): the loop retries these webhooks
         except Exception:
             log.warning("a batch of %d webhooks failed; applying them one by one", len(chunk), exc_info=True)
             for item in chunk:
@@ -104,7 +104,7 @@ async def _apply_alone(
 ) -> None:
     try:
         await _apply(engine, config, clock, [item])
-    except (OperationalError, InterfaceError):
+    except (OperationalError, InterfaceError, IntegrityError):
         raise
     except Exception as exc:
         # A bug must not block every later webhook: park this one (its body stays stored) and go on.

@@ -214,6 +214,15 @@ def is_dead_local_holder(holder: str, host: str | None = None) -> bool:
     return False
 
 
+async def conversation_of_link(conn: AsyncConnection, link_id: object) -> int | None:
+    from store.tables import message_links
+
+    if not isinstance(link_id, int):
+        return None
+    found = await conn.scalar(select(message_links.c.conversation_id).where(message_links.c.id == link_id))
+    return int(found) if found is not None else None
+
+
 async def depth(engine: AsyncEngine) -> tuple[int, datetime | None]:
     """Jobs waiting and the creation time of the oldest, for ``/metrics``."""
     from sqlalchemy import func

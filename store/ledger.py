@@ -21,7 +21,9 @@ from bridge.ports import InboundToMirror, OutboundItem
 from store import events, jobs
 from store.conversations import load_view
 from store.events import NewEvent
-from store.tables import contacts, conversations, message_links
+from store.tables import contacts, conversation_threads, conversations, message_links
+from store.tables import jobs as jobs_table
+from store.upsert import insert_ignore
 
 
 class JobLedger:
@@ -52,7 +54,7 @@ class JobLedger:
                 )
         return InboundToMirror(link_id, view, message, target_ts, link["slack_ts"])
 
-    async def card_posted(self, conversation_id: int, ts: SlackTs) -> None:
+    async def card_posted(self, conversation_id: int, ts: SlackTs, *, finish: bool = True) -> None:
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 update(conversations)
@@ -85,7 +87,23 @@ class JobLedger:
                         )
                     ],
                 )
-            await jobs.finish(conn, self.job_id)
+                await self._remember_thread(conn, conversation_id, row.slack_channel, ts)
+            if finish:
+                await jobs.finish(conn, self.job_id)
+
+    async def _remember_thread(
+        self, conn: AsyncConnection, conversation_id: int, channel: str, ts: str
+    ) -> None:
+        await insert_ignore(
+            conn,
+            conversation_threads,
+            {
+                "slack_channel": channel,
+                "slack_thread_ts": ts,
+                "conversation_id": conversation_id,
+                "created_at": self.clock(),
+            },
+        )
 
     async def transfer_card_posted(
         self, conversation_id: int, channel: str, ts: SlackTs, context: dict[str, object]
@@ -96,6 +114,7 @@ class JobLedger:
                 .where(conversations.c.id == conversation_id)
                 .values(slack_channel=channel, slack_thread_ts=ts)
             )
+            await self._remember_thread(conn, conversation_id, channel, ts)
             row = (
                 await conn.execute(
                     select(
@@ -147,6 +166,15 @@ class JobLedger:
             body = (row.body or "").replace("\n", " ")
             lines.append(f"> {who}: {body[:200]}")
         return lines
+
+    async def step_done(self, step: str) -> None:
+        async with self.engine.begin() as conn:
+            raw = await conn.scalar(select(jobs_table.c.payload).where(jobs_table.c.id == self.job_id))
+            payload = json.loads(raw or "{}")
+            payload["done"] = sorted({*payload.get("done", []), step})
+            await conn.execute(
+                update(jobs_table).where(jobs_table.c.id == self.job_id).values(payload=json.dumps(payload))
+            )
 
     async def card_updated(self) -> None:
         async with self.engine.begin() as conn:
@@ -268,8 +296,10 @@ class JobLedger:
             )
             await jobs.finish(conn, self.job_id)
 
-    async def reply_failed(self, link_id: int, code: str, reason: str) -> None:
+    async def reply_failed(self, link_id: int, code: str, reason: str, notice: str = "") -> None:
         async with self.engine.begin() as conn:
+            if notice:
+                await self._queue_notice(conn, link_id, notice)
             numeric = int(code) if code.lstrip("-").isdigit() else None
             await conn.execute(
                 update(message_links)
@@ -278,6 +308,27 @@ class JobLedger:
             )
             await self._link_event(conn, link_id, EventType.REPLY_FAILED, {"code": code, "reason": reason})
             await jobs.finish(conn, self.job_id)
+
+    async def _queue_notice(self, conn: AsyncConnection, link_id: int, text: str) -> None:
+        """The failure notice and ❌ mark go out as their own job, so a Slack hiccup cannot lose them."""
+        row = (
+            await conn.execute(
+                select(
+                    message_links.c.conversation_id, message_links.c.slack_channel, message_links.c.slack_ts
+                ).where(message_links.c.id == link_id)
+            )
+        ).one()
+        await jobs.enqueue(
+            conn,
+            f"conv:{row.conversation_id}",
+            "thread_notice",
+            {
+                "conversation_id": row.conversation_id,
+                "text": text,
+                "react": [row.slack_channel, row.slack_ts] if row.slack_ts else None,
+            },
+            self.clock(),
+        )
 
     async def done(self) -> None:
         async with self.engine.begin() as conn:

@@ -21,9 +21,9 @@ from bridge.formatting import MAX_PARTS, split_text
 from bridge.outbound import ReplyDeleted, ReplyEdited, ThreadEvent, ThreadReply, plan_media
 from bridge.replies import ReplyOutcome, decide_reply
 from store import events, jobs
-from store.conversations import find_by_thread
+from store.conversations import find_by_thread, load_view
 from store.events import NewEvent
-from store.tables import conversations, message_links, processed_keys
+from store.tables import conversation_threads, conversations, message_links, processed_keys
 from store.upsert import insert_ignore
 
 PART_LIMIT = 3500  # leaves room for the stamp within WhatsApp's 4096 characters
@@ -38,9 +38,22 @@ async def record_thread_event(
             conn, processed_keys, {"key": f"slack:{event_id}", "created_at": now}
         ):
             return False
+        # Lock the conversation first: two first replies at once must not both claim it.
+        await conn.execute(
+            select(conversations.c.id)
+            .where(
+                conversations.c.slack_channel == item.channel,
+                conversations.c.slack_thread_ts == item.thread_ts,
+            )
+            .with_for_update()
+        )
         view = await find_by_thread(conn, config, item.channel, item.thread_ts)
         if view is None:
-            return False
+            moved_to = await former_thread_owner(conn, item.channel, item.thread_ts)
+            if moved_to is None or not isinstance(item, ThreadReply):
+                return False
+            await _tell_moved(conn, config, moved_to, item, now)
+            return True
         recorder = _Recorder(conn, config, view, now)
         if isinstance(item, ThreadReply):
             await recorder.reply(item)
@@ -48,6 +61,42 @@ async def record_thread_event(
             await recorder.edit_or_delete(item)
         await events.append(conn, recorder.new_events)
     return True
+
+
+async def former_thread_owner(conn: AsyncConnection, channel: str, thread_ts: str) -> int | None:
+    """The conversation a thread used to carry before a transfer moved it to a new card."""
+    found = await conn.scalar(
+        select(conversation_threads.c.conversation_id).where(
+            conversation_threads.c.slack_channel == channel,
+            conversation_threads.c.slack_thread_ts == thread_ts,
+        )
+    )
+    return int(found) if found is not None else None
+
+
+async def _tell_moved(
+    conn: AsyncConnection, config: TrazaConfig, conversation_id: int, item: ThreadReply, now: datetime
+) -> None:
+    view = await load_view(conn, config, conversation_id)
+    link = (
+        f"https://slack.com/archives/{view.slack_channel}/p{view.slack_thread_ts.replace('.', '')}"
+        if view.slack_thread_ts
+        else f"<#{view.slack_channel}>"
+    )
+    recorder = _Recorder(conn, config, view, now)
+    await recorder._link(item, "note", item.text, "note", {"old_thread": True})
+    recorder.event(
+        EventType.NOTE_ADDED,
+        item.user,
+        {"text": item.text, "slack_ts": item.ts, "why": "written in the thread it had before a transfer"},
+    )
+    await recorder.tell(
+        item.user,
+        f"#{view.ref} moved to team {view.team_name}: <{link}|continue in its new "
+        "thread>. Your message was kept as an internal note and not sent.",
+        where=(item.channel, item.thread_ts),
+    )
+    await events.append(conn, recorder.new_events)
 
 
 class _Recorder:
@@ -71,14 +120,15 @@ class _Recorder:
             )
         )
 
-    async def tell(self, user: str, text: str) -> None:
+    async def tell(self, user: str, text: str, where: tuple[str, str | None] | None = None) -> None:
+        channel, thread_ts = where or (self.view.slack_channel, self.view.slack_thread_ts)
         await jobs.enqueue(
             self.conn,
             self.queue,
             "notify_agent",
             {
-                "channel": self.view.slack_channel,
-                "thread_ts": self.view.slack_thread_ts,
+                "channel": channel,
+                "thread_ts": thread_ts,
                 "user": user,
                 "text": text,
             },
@@ -196,7 +246,7 @@ class _Recorder:
     async def _claim(self, user: str) -> None:
         await self.conn.execute(
             update(conversations)
-            .where(conversations.c.id == self.view.id)
+            .where(conversations.c.id == self.view.id, conversations.c.assignee.is_(None))
             .values(assignee=user, state=ConversationState.ASSIGNED)
         )
         self.event(EventType.CONVERSATION_CLAIMED, user, {"assignee": user, "how": "first reply"})

@@ -212,6 +212,15 @@ jobs = Table(
 Index("ix_jobs_queue", jobs.c.queue_key, jobs.c.id)
 Index("ix_jobs_available", jobs.c.available_at)
 
+conversation_threads = Table(
+    "conversation_threads",
+    metadata,
+    Column("slack_channel", String(40), primary_key=True),
+    Column("slack_thread_ts", String(40), primary_key=True),
+    Column("conversation_id", Id, ForeignKey("conversations.id"), nullable=False),
+    Column("created_at", Ts, nullable=False),
+)
+
 processed_keys = Table(
     "processed_keys",
     metadata,

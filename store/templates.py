@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.config import TrazaConfig
 from bridge.contacts import display_phone, normalize_phone, phone_variants
-from bridge.control import team_of_agent
+from bridge.control import is_lead, team_of_agent
 from bridge.domain import ConversationState, ConversationView, EventType, parse_ref
 from bridge.errors import InvalidInput
 from bridge.replies import may_act_in_team
@@ -42,6 +42,28 @@ async def start_conversation(
         if not may_act_in_team(config, view.team_id, user):
             raise InvalidInput(
                 f"#{view.ref} belongs to team {view.team_name}; only its members can write to it."
+            )
+        if view.assignee not in (None, user) and not is_lead(config, view.team_id, user):
+            raise InvalidInput(f"<@{view.assignee}> holds #{view.ref}; one voice per conversation.")
+        if view.assignee is None and template is not None:
+            await conn.execute(
+                update(conversations)
+                .where(conversations.c.id == view.id)
+                .values(assignee=user, state=ConversationState.ASSIGNED)
+            )
+            await events.append(
+                conn,
+                [
+                    NewEvent(
+                        EventType.CONVERSATION_CLAIMED,
+                        now,
+                        view.id,
+                        view.ref,
+                        actor=user,
+                        team_id=view.team_id,
+                        payload={"assignee": user, "how": "template"},
+                    )
+                ],
             )
         queue = f"conv:{view.id}"
         if template is None:

@@ -70,8 +70,14 @@ class Desk:
 
     async def history(self, user: str, target: str) -> str:
         ref = parse_ref(target)
+        teams = visible_teams(self.config, user)
         async with self.engine.connect() as conn:
             if ref is not None:
+                owner = await conn.scalar(
+                    select(conversations.c.team_id).where(conversations.c.ref == int(ref))
+                )
+                if owner is None or (teams is not None and owner not in teams):
+                    return f"There is no conversation #{ref} you can see."
                 entries = await search.timeline(conn, int(ref))
                 rows = await search.history_for_ref(conn, int(ref))
             else:
@@ -84,7 +90,9 @@ class Desk:
         if entries:
             lines.append(f"*Timeline of #{ref}* (oldest first):")
             lines += [f"• {e.at:%Y-%m-%d %H:%M} {e.summary}" for e in entries[-30:]]
-        others = [r for r in rows if ref is None or r.ref != ref]
+        others = [r for r in rows if (ref is None or r.ref != ref)]
+        hidden = [r for r in others if teams is not None and r.team_id not in teams]
+        others = [r for r in others if r not in hidden]
         if others or ref is None:
             lines.append(
                 f"*Conversations with {target if ref is None else 'this customer'}* (most recent first):"
@@ -92,6 +100,10 @@ class Desk:
                 else f"No conversations with {target}."
             )
             lines += [self._history_line(r) for r in others]
+        if hidden:
+            lines.append(
+                f"_{len(hidden)} more conversation(s) with this customer belong to teams you are not in._"
+            )
         return "\n".join(lines)
 
     def _history_line(self, row: search.HistoryRow) -> str:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -92,7 +93,12 @@ class Settings:
     def secrets(self) -> list[str]:
         """Secret values in use, so log filters and tests can make sure none is ever printed."""
         names = {f.name for f in fields(self) if f.name.upper() in SECRET_NAMES}
-        return [v for n in sorted(names) if isinstance(v := getattr(self, n), str) and v]
+        found = [v for n in sorted(names) if isinstance(v := getattr(self, n), str) and v]
+        for url in (self.database_url, self.redis_url):
+            password = urlsplit(url).password if url else None
+            if password:
+                found.append(password)
+        return found
 
 
 def _parse(env: Mapping[str, str]) -> Settings:
@@ -159,7 +165,7 @@ def _urls(env: Mapping[str, str], kwargs: dict[str, object], problems: list[str]
             continue
         schemes = ("redis://", "rediss://", "unix://") if attr == "redis_url" else ("http://", "https://")
         if not value.startswith(schemes):
-            problems.append(f"{name} must start with {' or '.join(schemes)}, got {value!r}")
+            problems.append(f"{name} must start with {' or '.join(schemes)}")
             continue
         if attr == "slack_api_url" and not value.endswith("/"):
             value += "/"

@@ -36,7 +36,9 @@ from store.ledger import JobLedger
 from store.queues import agent_queue
 
 log = logging.getLogger("traza.worker")
-PACED_KINDS = frozenset({"post_card", "mirror_inbound", "transfer_card", "transfer_context", "post_note"})
+PACED_KINDS = frozenset(
+    {"post_card", "mirror_inbound", "transfer_card", "transfer_context", "post_note", "thread_notice"}
+)
 CONFIG_ERRORS = frozenset(
     {
         "channel_not_found",
@@ -54,6 +56,9 @@ CONFIG_ERRORS = frozenset(
     }
 )
 MAX_PERMANENT_ATTEMPTS = 5
+MAX_CRASH_ATTEMPTS = 8
+# Private answers and the App Home: failing for good must not block the next ones.
+BEST_EFFORT_KINDS = frozenset({"notify_agent", "publish_home", "thread_notice", "list_templates"})
 INGEST_LEASE = timedelta(seconds=15)
 
 
@@ -190,14 +195,22 @@ class Worker:
             log.warning(
                 "job %s (%s) rate limited by %s; retrying in %.1fs", job.id, job.kind, exc.side, delay
             )
-            await self._retry(job, delay, exc, count=False)
+            # A pair-rate limit counts as an attempt so its 4^X backoff grows; other limits do not.
+            await self._retry(job, delay, exc, count=str(exc.code) == "131056")
         except TransientRemoteError as exc:
             await self._retry(job, exc.retry_after or _backoff(job.attempts), exc)
         except PermanentRemoteError as exc:
-            await self._permanent(job, exc)
+            if job.kind in BEST_EFFORT_KINDS and str(exc.code) not in ("invalid_auth", "token_revoked"):
+                log.warning("job %s (%s) dropped: %s", job.id, job.kind, exc)
+                await self._give_up(job, exc, notify=False)
+            else:
+                await self._permanent(job, exc)
         except Exception as exc:
             log.exception("job %s (%s) crashed", job.id, job.kind)
-            await self._retry(job, _backoff(job.attempts), exc)
+            if job.attempts >= MAX_CRASH_ATTEMPTS:
+                await self._give_up(job, exc, notify=job.kind not in BEST_EFFORT_KINDS)
+            else:
+                await self._retry(job, _backoff(job.attempts), exc)
 
     async def _retry(self, job: Job, delay: float, exc: Exception, *, count: bool = True) -> None:
         self.stats["jobs_retried"] += 1
@@ -212,10 +225,16 @@ class Worker:
             log.error("job %s (%s) failed: %s — fix the configuration; retrying", job.id, job.kind, exc)
             await self._retry(job, min(300.0, _backoff(job.attempts)), exc)
             return
+        await self._give_up(job, exc, notify=job.kind not in BEST_EFFORT_KINDS)
+
+    async def _give_up(self, job: Job, exc: Exception, *, notify: bool) -> None:
+        """Record the failure, tell the thread when there is one, and free the conversation's queue."""
         self.stats["jobs_failed"] += 1
         log.error("job %s (%s) given up after %d attempts: %s", job.id, job.kind, job.attempts, exc)
-        conversation_id = job.payload.get("conversation_id")
         async with self.engine.begin() as conn:
+            conversation_id = job.payload.get("conversation_id") or await jobs.conversation_of_link(
+                conn, job.payload.get("link_id")
+            )
             await events.append(
                 conn,
                 [
@@ -228,6 +247,18 @@ class Worker:
                     )
                 ],
             )
+            if notify and conversation_id and job.kind != "thread_notice":
+                await jobs.enqueue(
+                    conn,
+                    f"conv:{conversation_id}",
+                    "thread_notice",
+                    {
+                        "conversation_id": conversation_id,
+                        "text": f"⚠️ Traza could not complete “{job.kind.replace('_', ' ')}” here ({exc}). "
+                        "The history keeps the original; see `/history` for this conversation.",
+                    },
+                    self.clock(),
+                )
             await jobs.finish(conn, job.id)
 
     async def _handle(self, job: Job) -> None:
@@ -269,6 +300,8 @@ class Worker:
                 )
             case "mark_status":
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)
+            case "thread_notice":
+                await deliver.thread_notice(job.payload, ledger, self.desk)
             case "notify_agent":
                 p = job.payload
                 await self.desk.tell(p["channel"], p.get("thread_ts"), p["user"], p["text"])

@@ -16,6 +16,7 @@ from bridge.ports import MediaFile
 from bridge.whatsapp.errors import graph_error
 
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+AMBIGUOUS_RETRY = 60.0
 
 
 class GraphClient:
@@ -38,8 +39,14 @@ class GraphClient:
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self.http.request(method, url, **kwargs)
+        except httpx.ConnectTimeout as exc:
+            raise TransientRemoteError("whatsapp", "timeout", str(exc) or "connect timed out") from exc
         except httpx.TimeoutException as exc:
-            raise TransientRemoteError("whatsapp", "timeout", str(exc) or "timed out") from exc
+            # The request may have reached Meta: wait long enough for a status webhook to name it
+            # (biz_opaque_callback_data) before trying again, so a send is not duplicated.
+            raise TransientRemoteError(
+                "whatsapp", "timeout", str(exc) or "timed out", retry_after=AMBIGUOUS_RETRY
+            ) from exc
         except httpx.HTTPError as exc:
             raise TransientRemoteError("whatsapp", "connection", str(exc) or "connection failed") from exc
         if response.status_code >= 400:
