@@ -9,6 +9,7 @@ without taking the write lock, so the worker's reads never hold up a webhook bei
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,11 +19,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 
 class _SqliteEngine(AsyncEngine):
-    """``begin()`` marks its connection as a writer, so the begin hook says ``BEGIN IMMEDIATE``."""
+    """``begin()`` marks its connection as a writer, so the begin hook says ``BEGIN IMMEDIATE``.
+
+    Writers of this process also queue on an asyncio lock first: SQLite's own busy handler polls
+    with growing sleeps and hands the lock to whoever polls first, so without a fair queue a busy
+    worker starves the webhook endpoint's single insert. (Other processes still use busy_timeout.)
+    """
+
+    _writer: asyncio.Lock | None = None
 
     @contextlib.asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
-        async with self.connect() as conn:
+        if self._writer is None:
+            self._writer = asyncio.Lock()
+        async with self._writer, self.connect() as conn:
             await conn.execution_options(traza_write=True)
             async with conn.begin():
                 yield conn
@@ -47,7 +57,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -54,6 +54,7 @@ STATUS_EVENTS = {
 
 
 BATCH = 50
+SQLITE_BATCH = 4
 
 
 async def ingest_pending(
@@ -75,8 +76,10 @@ async def ingest_pending(
             )
         ).all()
     parsed = [(int(row.id), *_parse(int(row.id), row.body)) for row in rows]
-    for start in range(0, len(parsed), BATCH):
-        chunk = parsed[start : start + BATCH]
+    # SQLite has one writer at a time: short transactions let webhooks being stored slip in between.
+    batch = SQLITE_BATCH if engine.dialect.name == "sqlite" else BATCH
+    for start in range(0, len(parsed), batch):
+        chunk = parsed[start : start + batch]
         try:
             await _apply(engine, config, clock, chunk)
         except (OperationalError, InterfaceError, IntegrityError):

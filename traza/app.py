@@ -204,6 +204,8 @@ async def _receive_webhook(request: Request, runtime: Runtime) -> Response:
         log.exception("could not store a webhook; answering 503 so Meta retries")
         return _reject(503, "storage unavailable, retry later", runtime)
     await runtime.coordinator.wake("inbox")
+    if runtime.worker is not None:
+        runtime.worker.note_ingress()
     runtime.metrics.webhook(200, time.perf_counter() - started, parsed.update_count)
     return PlainTextResponse("OK")
 
