@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -204,65 +205,73 @@ async def _open_modal(
         )
 
 
-def _register_transfer_modal(app: AsyncApp, handler: InteractionHandler) -> None:
-    @app.view(TRANSFER_MODAL_CALLBACK_ID)
-    async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+@dataclass(frozen=True, slots=True)
+class _Submission:
+    """What every modal submission carries: the inputs, the conversation and where it was opened."""
+
+    values: dict[str, Any]
+    ref: int | None
+    user: str
+    channel: str
+    thread_ts: str | None
+
+    def field(self, block: str, action: str, key: str) -> Any:
+        return ((self.values.get(block) or {}).get(action) or {}).get(key)
+
+    @classmethod
+    def of(cls, body: dict[str, Any]) -> _Submission:
         view = body.get("view") or {}
-        values = (view.get("state") or {}).get("values") or {}
         try:
             meta = json.loads(view.get("private_metadata") or "{}")
         except ValueError:
             meta = {}
-        ref = _ref_of(meta.get("ref"))
-        team = ((values.get(TRANSFER_TEAM_BLOCK) or {}).get(TRANSFER_TEAM_ACTION) or {}).get(
-            "selected_option"
+        meta = meta if isinstance(meta, dict) else {}
+        thread = meta.get("thread_ts")
+        return cls(
+            (view.get("state") or {}).get("values") or {},
+            _ref_of(meta.get("ref")),
+            str((body.get("user") or {}).get("id", "")),
+            str(meta.get("channel") or ""),
+            str(thread) if thread else None,
         )
-        agent = ((values.get(TRANSFER_AGENT_BLOCK) or {}).get(TRANSFER_AGENT_ACTION) or {}).get(
-            "selected_user"
-        )
-        reason = ((values.get(TRANSFER_REASON_BLOCK) or {}).get(TRANSFER_REASON_ACTION) or {}).get(
-            "value"
-        ) or ""
-        user = str((body.get("user") or {}).get("id", ""))
-        if ref is None:
+
+
+def _register_transfer_modal(app: AsyncApp, handler: InteractionHandler) -> None:
+    @app.view(TRANSFER_MODAL_CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        sub = _Submission.of(body)
+        team = sub.field(TRANSFER_TEAM_BLOCK, TRANSFER_TEAM_ACTION, "selected_option")
+        agent = sub.field(TRANSFER_AGENT_BLOCK, TRANSFER_AGENT_ACTION, "selected_user")
+        reason = sub.field(TRANSFER_REASON_BLOCK, TRANSFER_REASON_ACTION, "value") or ""
+        if sub.ref is None:
             await ack(
                 response_action="errors", errors={TRANSFER_TEAM_BLOCK: "This dialog lost its conversation."}
             )
             return
         try:
-            answer = await handler.transfer(ref, user, (team or {}).get("value"), agent, reason)
+            answer = await handler.transfer(sub.ref, sub.user, (team or {}).get("value"), agent, reason)
         except InvalidInput as exc:
             await ack(response_action="errors", errors={TRANSFER_TEAM_BLOCK: str(exc)[:150]})
             return
         await ack()
-        await handler.tell(str(meta.get("channel") or ""), meta.get("thread_ts"), user, answer)
+        await handler.tell(sub.channel, sub.thread_ts, sub.user, answer)
 
 
 def _register_template_modal(app: AsyncApp, handler: InteractionHandler) -> None:
     @app.view(TEMPLATE_MODAL_CALLBACK_ID)
     async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
-        view = body.get("view") or {}
-        values = (view.get("state") or {}).get("values") or {}
-        try:
-            meta = json.loads(view.get("private_metadata") or "{}")
-        except ValueError:
-            meta = {}
-        ref = _ref_of(meta.get("ref"))
-        name = str(((values.get(TEMPLATE_NAME_BLOCK) or {}).get("value") or {}).get("value") or "").strip()
-        raw = str(((values.get(TEMPLATE_PARAMS_BLOCK) or {}).get("value") or {}).get("value") or "")
-        if ref is None or not name:
+        sub = _Submission.of(body)
+        name = str(sub.field(TEMPLATE_NAME_BLOCK, "value", "value") or "").strip()
+        raw = str(sub.field(TEMPLATE_PARAMS_BLOCK, "value", "value") or "")
+        if sub.ref is None or not name:
             await ack(response_action="errors", errors={TEMPLATE_NAME_BLOCK: "Give the template's name."})
             return
-        user = str((body.get("user") or {}).get("id", ""))
         params = [line.strip() for line in raw.splitlines() if line.strip()]
         answer = await handler.command(
-            "/traza",
-            "start " + " ".join([str(ref), name, *map(_quote, params)]),
-            user,
-            str(meta.get("channel") or ""),
+            "/traza", "start " + " ".join([str(sub.ref), name, *map(_quote, params)]), sub.user, sub.channel
         )
         await ack()
-        await handler.tell(str(meta.get("channel") or ""), meta.get("thread_ts"), user, answer)
+        await handler.tell(sub.channel, sub.thread_ts, sub.user, answer)
 
 
 def _quote(text: str) -> str:

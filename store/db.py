@@ -1,7 +1,8 @@
 """Engine construction for SQLite (embedded default) and PostgreSQL (production).
 
-SQLite is opened in WAL mode with ``synchronous=FULL`` (a webhook acknowledged is a webhook on disk),
-a busy timeout and foreign keys on. Write transactions (``engine.begin()``) start with ``BEGIN
+SQLite is opened in WAL mode with ``synchronous=NORMAL`` (a commit survives a crash of any process;
+only a power cut can lose the last ones — PostgreSQL is the production database), with a busy
+timeout and foreign keys on. Write transactions (``engine.begin()``) start with ``BEGIN
 IMMEDIATE`` so two writers queue on the database lock instead of failing half-way with "database is
 locked"; reads (``engine.connect()``) start a plain deferred ``BEGIN`` and read their WAL snapshot
 without taking the write lock, so the worker's reads never hold up a webhook being stored.

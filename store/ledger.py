@@ -62,43 +62,45 @@ class JobLedger:
                 .values(slack_thread_ts=ts)
             )
             if result.rowcount == 1:
-                row = (
-                    await conn.execute(
-                        select(
-                            conversations.c.ref,
-                            conversations.c.team_id,
-                            conversations.c.slack_channel,
-                            conversations.c.phone_number_id,
-                        ).where(conversations.c.id == conversation_id)
-                    )
-                ).one()
-                await events.append(
-                    conn,
-                    [
-                        NewEvent(
-                            EventType.CARD_POSTED,
-                            self.clock(),
-                            conversation_id,
-                            row.ref,
-                            actor="traza",
-                            team_id=row.team_id,
-                            phone_number_id=row.phone_number_id,
-                            payload={"slack_channel": row.slack_channel, "slack_thread_ts": ts},
-                        )
-                    ],
-                )
-                await self._remember_thread(conn, conversation_id, row.slack_channel, ts)
+                await self._thread_started(conn, conversation_id, ts, {})
             if finish:
                 await jobs.finish(conn, self.job_id)
 
-    async def _remember_thread(
-        self, conn: AsyncConnection, conversation_id: int, channel: str, ts: str
+    async def _thread_started(
+        self, conn: AsyncConnection, conversation_id: int, ts: str, extra: dict[str, object]
     ) -> None:
+        """Record a new card (event, and the thread in ``conversation_threads``) for the current channel."""
+        row = (
+            await conn.execute(
+                select(
+                    conversations.c.ref,
+                    conversations.c.team_id,
+                    conversations.c.slack_channel,
+                    conversations.c.phone_number_id,
+                ).where(conversations.c.id == conversation_id)
+            )
+        ).one()
+        payload = {"slack_channel": row.slack_channel, "slack_thread_ts": ts, **extra}
+        await events.append(
+            conn,
+            [
+                NewEvent(
+                    EventType.CARD_POSTED,
+                    self.clock(),
+                    conversation_id,
+                    row.ref,
+                    actor="traza",
+                    team_id=row.team_id,
+                    phone_number_id=row.phone_number_id,
+                    payload=payload,
+                )
+            ],
+        )
         await insert_ignore(
             conn,
             conversation_threads,
             {
-                "slack_channel": channel,
+                "slack_channel": row.slack_channel,
                 "slack_thread_ts": ts,
                 "conversation_id": conversation_id,
                 "created_at": self.clock(),
@@ -114,29 +116,7 @@ class JobLedger:
                 .where(conversations.c.id == conversation_id)
                 .values(slack_channel=channel, slack_thread_ts=ts)
             )
-            await self._remember_thread(conn, conversation_id, channel, ts)
-            row = (
-                await conn.execute(
-                    select(
-                        conversations.c.ref, conversations.c.team_id, conversations.c.phone_number_id
-                    ).where(conversations.c.id == conversation_id)
-                )
-            ).one()
-            await events.append(
-                conn,
-                [
-                    NewEvent(
-                        EventType.CARD_POSTED,
-                        self.clock(),
-                        conversation_id,
-                        row.ref,
-                        actor="traza",
-                        team_id=row.team_id,
-                        phone_number_id=row.phone_number_id,
-                        payload={"slack_channel": channel, "slack_thread_ts": ts, "after": "transfer"},
-                    )
-                ],
-            )
+            await self._thread_started(conn, conversation_id, ts, {"after": "transfer"})
             await jobs.enqueue(
                 conn,
                 f"conv:{conversation_id}",
