@@ -21,6 +21,7 @@ log = logging.getLogger("traza.coordination")
 T = TypeVar("T")
 WAKE_CHANNEL = "traza:wake"
 SIGNALS = ("inbox", "jobs")
+REDIS_RETRY_SECONDS = 5.0
 
 _PACE_SCRIPT = """
 local now = tonumber(ARGV[1])
@@ -84,16 +85,20 @@ class Coordinator:
         self.pace_interval = self.local_pacer.interval
         self.healthy = True
         self._signals = {name: asyncio.Event() for name in SIGNALS}
+        self._retry_at = 0.0
 
     async def _guard(self, call: Callable[[], Awaitable[T]], fallback: Callable[[], T]) -> T:
         if self.redis is None:
             return fallback()
+        if not self.healthy and time.monotonic() < self._retry_at:
+            return fallback()  # circuit open: do not wait on a dead Redis for every call
         try:
             result = await call()
         except Exception as exc:  # any Redis failure: degrade, never fail the caller
             if self.healthy:
                 log.warning("Redis unavailable, using in-process state until it returns: %s", exc)
             self.healthy = False
+            self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
             return fallback()
         if not self.healthy:
             log.info("Redis is back")
