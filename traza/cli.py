@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 when intact")
     verify.add_argument("--ref", type=int, help="only the events of conversation REF")
     export = sub.add_parser("export", help="conversations, messages, events or metrics as CSV/JSON")
-    export.add_argument("what", choices=["conversations", "messages", "events"])
+    export.add_argument("what", choices=["conversations", "messages", "events", "metrics"])
+    export.add_argument("--team", help="metrics of one team only")
     export.add_argument("--format", choices=["csv", "json"], default="csv")
     export.add_argument("--since", help="start date (YYYY-MM-DD or ISO time, UTC)")
     export.add_argument("--until", help="end date, exclusive (YYYY-MM-DD or ISO time, UTC)")
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(exc.problems)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `traza export … | head`
+        return 0
 
 
 def _fail(problems: list[str]) -> int:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import io
 import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import select
@@ -110,6 +112,8 @@ async def audit_verify(settings: Settings, ref: int | None) -> int:
 
 async def export(settings: Settings, args: argparse.Namespace) -> int:
     since, until = _date(args.since), _date(args.until)
+    if args.what == "metrics":
+        return await _export_metrics(settings, args, since, until)
     table, time_column = {
         "conversations": (conversations, conversations.c.opened_at),
         "messages": (message_links, message_links.c.sent_at),
@@ -133,6 +137,41 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
     else:
         _write(sys.stdout, rows, args.format, columns)
     return 0
+
+
+async def _export_metrics(
+    settings: Settings, args: argparse.Namespace, since: datetime | None, until: datetime | None
+) -> int:
+    """Metrics of the period as JSON, or as CSV rows ``metric,value`` (nested keys joined with dots)."""
+    from store.reports import metrics
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            data = await metrics(conn, since=since, until=until, team=args.team)
+    finally:
+        await engine.dispose()
+    out = io.StringIO()
+    if args.format == "json":
+        json.dump(data, out, ensure_ascii=False, indent=1, default=str)
+        out.write("\n")
+    else:
+        writer = csv.writer(out)
+        writer.writerow(["metric", "value"])
+        writer.writerows(_flatten(data))
+    if args.output:
+        await asyncio.to_thread(Path(args.output).write_text, out.getvalue(), encoding="utf-8")
+    else:
+        sys.stdout.write(out.getvalue())
+    return 0
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return [row for k, v in value.items() for row in _flatten(v, f"{prefix}{k}.")]
+    if isinstance(value, list):
+        return [row for i, v in enumerate(value) for row in _flatten(v, f"{prefix}{i}.")]
+    return [(prefix.rstrip("."), value)]
 
 
 def _write(out: TextIO, rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
