@@ -25,6 +25,31 @@ from store.events import NewEvent
 from store.tables import conversations, message_links
 
 
+async def record_claim(
+    conn: AsyncConnection, view: ConversationView, user: str, now: datetime, how: str
+) -> None:
+    """``user`` becomes the voice of the conversation (the caller checked the rules and holds the row)."""
+    await conn.execute(
+        update(conversations)
+        .where(conversations.c.id == view.id)
+        .values(assignee=user, state=ConversationState.ASSIGNED)
+    )
+    await events.append(
+        conn,
+        [
+            NewEvent(
+                EventType.CONVERSATION_CLAIMED,
+                now,
+                view.id,
+                view.ref,
+                actor=user,
+                team_id=view.team_id,
+                payload={"assignee": user, "previous": view.assignee, "how": how},
+            )
+        ],
+    )
+
+
 class ControlError(InvalidInput):
     """A move that is refused or impossible; ``str(error)`` is what the asker is told."""
 
@@ -83,22 +108,7 @@ class Control:
             if refusal is None:
                 if view.assignee == user:
                     return f"You already hold #{ref}."
-                await conn.execute(
-                    update(conversations)
-                    .where(conversations.c.id == view.id)
-                    .values(assignee=user, state=ConversationState.ASSIGNED)
-                )
-                await events.append(
-                    conn,
-                    [
-                        self._event(
-                            view,
-                            EventType.CONVERSATION_CLAIMED,
-                            user,
-                            {"assignee": user, "previous": view.assignee},
-                        )
-                    ],
-                )
+                await record_claim(conn, view, user, self.clock(), "command or button")
                 await self._card(conn, view)
                 return (
                     f"You now hold #{ref} ({view.contact_name}). Reply in its thread to answer the customer."

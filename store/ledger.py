@@ -176,43 +176,20 @@ class JobLedger:
                 )
             link = (
                 await conn.execute(
-                    select(
-                        message_links.c.wa_message_id,
-                        message_links.c.slack_ts,
-                        message_links.c.slack_channel,
-                        conversations.c.id,
-                        conversations.c.ref,
-                        conversations.c.team_id,
-                        conversations.c.phone_number_id,
+                    select(message_links.c.wa_message_id, message_links.c.slack_channel).where(
+                        message_links.c.id == link_id
                     )
-                    .join(conversations, conversations.c.id == message_links.c.conversation_id)
-                    .where(message_links.c.id == link_id)
                 )
             ).one()
-            payload = {
+            payload: dict[str, object] = {
                 "wa_message_id": link.wa_message_id,
                 "slack_channel": link.slack_channel,
-                "slack_ts": link.slack_ts,
             }
             kind = EventType.CUSTOMER_MESSAGE_MIRRORED
             if problem:
                 payload["problem"] = problem
                 kind = EventType.MIRROR_FAILED
-            await events.append(
-                conn,
-                [
-                    NewEvent(
-                        kind,
-                        self.clock(),
-                        link.id,
-                        link.ref,
-                        actor="traza",
-                        team_id=link.team_id,
-                        phone_number_id=link.phone_number_id,
-                        payload=payload,
-                    )
-                ],
-            )
+            await self._link_event(conn, link_id, kind, payload)
             await jobs.finish(conn, self.job_id)
 
     async def phone_number_of(self, conversation_id: int) -> str:

@@ -21,6 +21,7 @@ from bridge.domain import ConversationState, ConversationView, EventType, parse_
 from bridge.errors import InvalidInput
 from bridge.replies import may_act_in_team
 from store import events, jobs
+from store.control import record_claim
 from store.conversations import find_by_ref, load_view
 from store.events import NewEvent
 from store.ingest import REF_OFFSET
@@ -46,25 +47,7 @@ async def start_conversation(
         if view.assignee not in (None, user) and not is_lead(config, view.team_id, user):
             raise InvalidInput(f"<@{view.assignee}> holds #{view.ref}; one voice per conversation.")
         if view.assignee is None and template is not None:
-            await conn.execute(
-                update(conversations)
-                .where(conversations.c.id == view.id)
-                .values(assignee=user, state=ConversationState.ASSIGNED)
-            )
-            await events.append(
-                conn,
-                [
-                    NewEvent(
-                        EventType.CONVERSATION_CLAIMED,
-                        now,
-                        view.id,
-                        view.ref,
-                        actor=user,
-                        team_id=view.team_id,
-                        payload={"assignee": user, "how": "template"},
-                    )
-                ],
-            )
+            await record_claim(conn, view, user, now, "template")
         queue = f"conv:{view.id}"
         if template is None:
             await jobs.enqueue(conn, queue, "list_templates", {"conversation_id": view.id, "user": user}, now)
