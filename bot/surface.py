@@ -91,14 +91,19 @@ class SlackSurface:
         return SlackTs(str(response["ts"]))
 
     async def find_card(self, view: ConversationView) -> SlackTs | None:
-        response = await slack_call(
-            self.client.conversations_history(
-                channel=view.slack_channel,
-                limit=100,
-                include_all_metadata=True,
-                oldest=str(view.opened_at.timestamp() - 60),
+        try:
+            response = await slack_call(
+                self.client.conversations_history(
+                    channel=view.slack_channel,
+                    limit=100,
+                    include_all_metadata=True,
+                    oldest=str(view.opened_at.timestamp() - 60),
+                )
             )
-        )
+        except PermanentRemoteError as exc:
+            # Without history we cannot tell; posting again beats losing the card.
+            log.warning("could not look for an earlier card in %s: %s", view.slack_channel, exc)
+            return None
         for message in response.get("messages", []):
             meta = message.get("metadata") or {}
             if (
@@ -177,11 +182,15 @@ class SlackSurface:
         """The reply in ``thread`` whose metadata says it carries ``key == value``."""
         cursor: str | None = None
         for _ in range(20):
-            response = await slack_call(
-                self.client.conversations_replies(
-                    channel=channel, ts=thread, include_all_metadata=True, limit=200, cursor=cursor
+            try:
+                response = await slack_call(
+                    self.client.conversations_replies(
+                        channel=channel, ts=thread, include_all_metadata=True, limit=200, cursor=cursor
+                    )
                 )
-            )
+            except PermanentRemoteError as exc:
+                log.warning("could not read thread %s in %s: %s", thread, channel, exc)
+                return None  # posting again beats losing the message
             for message in response.get("messages", []):
                 meta = message.get("metadata") or {}
                 if (
@@ -262,8 +271,9 @@ class SlackSurface:
         try:
             await slack_call(self.client.reactions_add(channel=channel, timestamp=ts, name=name))
         except PermanentRemoteError as exc:
+            # A mark is a courtesy: it never holds up the conversation's queue.
             if exc.code not in ("already_reacted", "message_not_found", "too_many_reactions"):
-                raise
+                log.warning("could not mark %s/%s with :%s: (%s)", channel, ts, name, exc.code)
 
     async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None:
         kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
