@@ -107,16 +107,9 @@ async def candidates(engine: AsyncEngine, now: datetime, limit: int) -> list[Job
 
 
 async def claim(engine: AsyncEngine, job: Job, holder: str, now: datetime) -> Job | None:
-    """Take the lease on ``job``; ``None`` when another worker was faster."""
-    async with engine.begin() as conn:
-        result = await conn.execute(
-            update(jobs)
-            .where(jobs.c.id == job.id, or_(jobs.c.locked_until.is_(None), jobs.c.locked_until < now))
-            .values(locked_until=now + LEASE, locked_by=holder, attempts=jobs.c.attempts + 1)
-        )
-    if result.rowcount != 1:
-        return None
-    return Job(job.id, job.queue_key, job.kind, job.payload, job.slack_channel, job.attempts + 1)
+    """Take the lease on one job; ``None`` when another worker was faster."""
+    got = await claim_many(engine, [job], holder, now)
+    return got[0] if got else None
 
 
 async def claim_many(engine: AsyncEngine, wanted: list[Job], holder: str, now: datetime) -> list[Job]:
