@@ -34,12 +34,17 @@ def check_claim(config: TrazaConfig, view: ConversationView, user: str) -> str |
     return None
 
 
+def speaks_for(config: TrazaConfig, view: ConversationView, user: str) -> bool:
+    """The holder, a lead of the team (or an admin), or any member while nobody holds it."""
+    if view.assignee == user or is_lead(config, view.team_id, user):
+        return True
+    return view.assignee is None and may_act_in_team(config, view.team_id, user)
+
+
 def check_transfer(config: TrazaConfig, view: ConversationView, user: str) -> str | None:
     if view.state is ConversationState.CLOSED:
         return f"#{view.ref} is closed; reopen it before transferring."
-    if view.assignee == user or is_lead(config, view.team_id, user):
-        return None
-    if view.assignee is None and may_act_in_team(config, view.team_id, user):
+    if speaks_for(config, view, user):
         return None
     return f"Only the holder of #{view.ref} or a lead of {view.team_name} can transfer it."
 
@@ -47,9 +52,7 @@ def check_transfer(config: TrazaConfig, view: ConversationView, user: str) -> st
 def check_close(config: TrazaConfig, view: ConversationView, user: str) -> str | None:
     if view.state is ConversationState.CLOSED:
         return f"#{view.ref} is already closed."
-    if view.assignee == user or is_lead(config, view.team_id, user):
-        return None
-    if view.assignee is None and may_act_in_team(config, view.team_id, user):
+    if speaks_for(config, view, user):
         return None
     return f"Only the holder of #{view.ref} or a lead of {view.team_name} can close it."
 
