@@ -18,7 +18,7 @@ import pytest
 from tests.fakes import whatsapp_payloads as wp
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
-from tests.harness import APP_SECRET, env_for
+from tests.harness import APP_SECRET, GRAPH_TOKEN, SIGNING_SECRET, SLACK_TOKEN, VERIFY_TOKEN, env_for
 
 pytestmark = pytest.mark.slow
 CUSTOMERS = 6
@@ -118,3 +118,6 @@ def test_sigkill_mid_flood_loses_nothing_and_posts_nothing_twice(
     assert max(counts.values()) == 1, f"posted twice: {[t for t, k in counts.items() if k > 1]}"
     for texts in threads.values():
         assert texts == sorted(texts), "per-conversation order kept"
+    logged = log.read_text()
+    for secret in (APP_SECRET, SIGNING_SECRET, SLACK_TOKEN, GRAPH_TOKEN, VERIFY_TOKEN):
+        assert secret not in logged, "a secret reached the logs"
