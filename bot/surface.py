@@ -93,11 +93,10 @@ class SlackSurface:
     async def find_card(self, view: ConversationView) -> SlackTs | None:
         try:
             response = await slack_call(
+                # The newest messages of the channel: a card lost to a crash was posted moments ago.
+                # (No ``oldest`` bound: message ts values are Slack's clock, not ours.)
                 self.client.conversations_history(
-                    channel=view.slack_channel,
-                    limit=100,
-                    include_all_metadata=True,
-                    oldest=str(view.opened_at.timestamp() - 60),
+                    channel=view.slack_channel, limit=200, include_all_metadata=True
                 )
             )
         except PermanentRemoteError as exc:
