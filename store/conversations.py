@@ -19,7 +19,8 @@ from bridge.domain import (
 from store.tables import business_numbers, contacts, conversations
 
 
-def _view_query() -> Select[tuple[object, ...]]:
+def view_query() -> Select[tuple[object, ...]]:
+    """A conversation with its contact and business number: what every read of one needs."""
     return (
         select(
             conversations,
@@ -35,12 +36,12 @@ def _view_query() -> Select[tuple[object, ...]]:
 
 
 async def load_view(conn: AsyncConnection, config: TrazaConfig, conversation_id: int) -> ConversationView:
-    row = (await conn.execute(_view_query().where(conversations.c.id == conversation_id))).mappings().one()
+    row = (await conn.execute(view_query().where(conversations.c.id == conversation_id))).mappings().one()
     return _to_view(row, config)
 
 
 async def find_by_ref(conn: AsyncConnection, config: TrazaConfig, ref: int) -> ConversationView | None:
-    row = (await conn.execute(_view_query().where(conversations.c.ref == ref))).mappings().first()
+    row = (await conn.execute(view_query().where(conversations.c.ref == ref))).mappings().first()
     return _to_view(row, config) if row else None
 
 
@@ -50,7 +51,7 @@ async def find_by_thread(
     row = (
         (
             await conn.execute(
-                _view_query()
+                view_query()
                 .where(
                     conversations.c.slack_channel == channel,
                     conversations.c.slack_thread_ts == thread_ts,

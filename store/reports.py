@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.contacts import display_phone
 from bridge.domain import EventType
-from store.tables import business_numbers, contacts, conversations, events
+from store.conversations import view_query
+from store.tables import conversations, events
 
 Row = Mapping[Any, Any]
 STATE_EVENTS = frozenset(
@@ -39,21 +40,6 @@ COUNTED = (*PER_TEAM, "conversations_closed", "conversations_reopened", "transfe
 _METRIC_COLUMNS = ("seq", "occurred_at", "type", "conversation_id", "actor", "team_id", "payload")
 NOT_AGENTS = frozenset({"traza", "whatsapp", "bot", "system"})
 NOT_AGENT_PREFIXES = ("contact:", "bot:", "system:")
-
-
-def _conversation_query() -> Select[Any]:
-    return (
-        select(
-            conversations,
-            contacts.c.profile_name,
-            contacts.c.wa_id,
-            contacts.c.username,
-            contacts.c.user_id,
-            business_numbers.c.display_phone_number,
-        )
-        .join(contacts, contacts.c.id == conversations.c.contact_id)
-        .join(business_numbers, business_numbers.c.phone_number_id == conversations.c.phone_number_id)
-    )
 
 
 def _summary(r: Row) -> dict[str, Any]:
@@ -89,7 +75,7 @@ async def list_conversations(
     conditions += [c.opened_at >= since] if since is not None else []
     conditions += [c.opened_at < until] if until is not None else []
     conditions += [c.id < cursor] if cursor is not None else []
-    query = _conversation_query().where(*conditions).order_by(c.id.desc()).limit(limit + 1)
+    query = view_query().where(*conditions).order_by(c.id.desc()).limit(limit + 1)
     rows = (await conn.execute(query)).mappings().all()
     next_cursor = int(rows[limit - 1]["id"]) if len(rows) > limit else None
     return [_summary(r) for r in rows[:limit]], next_cursor
@@ -97,7 +83,7 @@ async def list_conversations(
 
 async def conversation_detail(conn: AsyncConnection, ref: int) -> dict[str, Any] | None:
     """Everything an integration may read about one conversation, or ``None`` for an unknown ref."""
-    row = (await conn.execute(_conversation_query().where(conversations.c.ref == ref))).mappings().first()
+    row = (await conn.execute(view_query().where(conversations.c.ref == ref))).mappings().first()
     if row is None:
         return None
     detail = _summary(row)

@@ -176,3 +176,12 @@ async def test_failed_status_after_acceptance_is_explained_in_the_thread(traza: 
     )
     assert "template" in notice[0]["text"]
     await eventually(lambda: "x" in traza.slack.reactions(SOPORTE, reply["event"]["ts"]), what="failed mark")
+
+
+async def test_replies_reach_the_customer_in_the_order_they_were_written(traza: Harness) -> None:
+    thread = await open_conversation(traza, "5491100000120")
+    traza.graph.fail_next_send(130429, retry_after=1)  # the first one waits: the others must wait behind it
+    for n in range(5):
+        await traza.agent_says(SOPORTE, thread, AGENT, f"paso {n}")
+    await eventually(lambda: len(traza.graph.sends()) == 5, timeout=15, what="five sends")
+    assert [s.text.split("\n")[-1] for s in traza.graph.sends()] == [f"paso {n}" for n in range(5)]
