@@ -3,18 +3,24 @@
 ``deliver_reply`` sends one outbox entry (a text part or a file) with the agent's stamp. It is safe
 to run again: an entry that already has a wamid is not sent twice, and every send carries
 ``biz_opaque_callback_data = "link:<id>"`` so a status webhook can name the entry even before the
-send's answer was stored. Transient failures propagate to the job queue (retried with backoff,
-rate limits as Meta asks); permanent ones become a failed entry, an event and a notice in the
-thread saying what happened and what to do. ``mark_status`` turns delivery statuses into reactions
-on the agent's own Slack message (and a notice with the reason when WhatsApp reports a failure).
+send's answer was stored. Because a Graph send cannot be made idempotent, the entry is marked
+*sending* (committed) before the call; a run that finds the mark without a wamid (a crash, or a
+timeout that left the outcome unknown) waits ``IN_DOUBT_WAIT`` from the mark for the status webhook
+to name the entry, and only then sends again. Transient failures propagate to the job queue
+(retried with backoff, rate limits as Meta asks); permanent ones become a failed entry, an event
+and a notice in the thread saying what happened and what to do. ``mark_status`` turns delivery
+statuses into reactions on the agent's own Slack message (and a notice with the reason when
+WhatsApp reports a failure).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import datetime, timedelta
 
 from bridge.config import TrazaConfig
-from bridge.errors import PermanentRemoteError
+from bridge.errors import PermanentRemoteError, TransientRemoteError
 from bridge.formatting import slack_to_whatsapp, stamp
 from bridge.ports import AgentDesk, DeliveryLedger, OutboundItem, WhatsAppSender
 from bridge.whatsapp.errors import advice
@@ -26,6 +32,8 @@ STATUS_REACTIONS = {
     "played": "headphones",
     "failed": "x",
 }
+IN_DOUBT_WAIT = timedelta(seconds=60)
+log = logging.getLogger(__name__)
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
@@ -49,15 +57,36 @@ async def whatsapp_text(item: OutboundItem, text: str, config: TrazaConfig, desk
 
 
 async def deliver_reply(
-    link_id: int, ledger: DeliveryLedger, sender: WhatsAppSender, desk: AgentDesk, config: TrazaConfig
+    link_id: int,
+    ledger: DeliveryLedger,
+    sender: WhatsAppSender,
+    desk: AgentDesk,
+    config: TrazaConfig,
+    now: datetime,
 ) -> None:
     item = await ledger.outbound(link_id)
     if item.wa_message_id or item.status != "pending":
         await ledger.done()  # already sent (or failed for good) before a crash
         return
+    if item.sending_since is not None:
+        waited = now - item.sending_since
+        if waited < IN_DOUBT_WAIT:
+            raise TransientRemoteError(
+                "whatsapp",
+                "in_doubt",
+                "an earlier send may have reached WhatsApp; waiting for its status before sending again",
+                retry_after=(IN_DOUBT_WAIT - waited).total_seconds(),
+                in_doubt=True,
+            )
+        log.warning("outbox entry %s: no status %ss after an unanswered send; sending again", link_id, waited)
     try:
         body = await _message_body(item, config, sender, desk)
+        await ledger.sending(link_id)
         wamid = await sender.send(item.phone_number_id, body)
+    except TransientRemoteError as exc:
+        if not exc.in_doubt:
+            await ledger.send_settled(link_id)  # an answer said it was not sent: retry freely
+        raise
     except PermanentRemoteError as exc:
         reason = exc.details if exc.side != "whatsapp" else advice(exc.code)
         notice = (

@@ -312,7 +312,7 @@ class Worker:
                 await mirror.post_note(job.payload, ledger, self.surface)
             case "deliver_reply":
                 await deliver.deliver_reply(
-                    job.payload["link_id"], ledger, self.sender, self.desk, self.config
+                    job.payload["link_id"], ledger, self.sender, self.desk, self.config, self.clock()
                 )
             case "publish_home":
                 async with self.engine.connect() as conn:
