@@ -70,6 +70,12 @@ class InteractionHandler(Protocol):
 
     async def ref_of_thread(self, channel: str, ts: str) -> int | None: ...
 
+    async def mention(
+        self, channel: str, thread_ts: str | None, user: str, text: str, event_id: str | None
+    ) -> None:
+        """Run ``@Traza <verb> …`` (in a thread: for its conversation) and answer privately there."""
+        ...
+
     async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None:
         """Queue a private answer for ``user`` (delivered by the worker)."""
         ...
@@ -103,7 +109,20 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any]) -> None:
         # The same text also arrives as a ``message`` event (and is dropped there as a mention).
-        return None
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("user"), str):
+            return
+        if not isinstance(event.get("channel"), str) or event.get("bot_id"):
+            return
+        thread_ts = event.get("thread_ts")
+        event_id = body.get("event_id")
+        await handler.mention(
+            event["channel"],
+            thread_ts if isinstance(thread_ts, str) else None,
+            event["user"],
+            str(event.get("text") or ""),
+            event_id if isinstance(event_id, str) else None,
+        )
 
     @app.event("member_joined_channel")
     async def on_join(body: dict[str, Any]) -> None:

@@ -136,5 +136,8 @@ async def run(desk: Desk, command: str, text: str, user: str, channel: str) -> s
 def help_text() -> str:
     lines = ["*Traza commands* (`/claim`, `/transfer`, `/close` and `/history` are shortcuts):"]
     lines += [f"• `/traza {v.name} {v.usage}`".rstrip() + f" — {v.summary}" for v in VERBS.values()]
-    lines.append("In a conversation's thread use the card's buttons or the message shortcuts (⋯ menu).")
+    lines.append(
+        "In a conversation's thread use the card's buttons, the message shortcuts (⋯ menu), or mention "
+        "the app: `@Traza close resuelto` acts on that thread's conversation."
+    )
     return "\n".join(lines)
