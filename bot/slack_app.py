@@ -43,6 +43,7 @@ from bot.cards import (
 from bot.events import classify
 from bridge.domain import parse_ref
 from bridge.errors import InvalidInput
+from bridge.i18n import t
 from bridge.outbound import ThreadEvent
 from commands import ALL_COMMANDS
 
@@ -185,7 +186,9 @@ def _register_shortcuts(app: AsyncApp, handler: InteractionHandler) -> None:
         thread = str(message.get("thread_ts") or message.get("ts") or "")
         ref = await handler.ref_of_thread(channel, thread)
         if ref is None:
-            await handler.tell(channel, None, user, "This message is not in a Traza conversation's thread.")
+            await handler.tell(
+                channel, None, user, t("This message is not in a Traza conversation's thread.")
+            )
             return
         verb = str(body.get("callback_id", "")).removeprefix("conv_").removesuffix("_shortcut")
         if verb == "transfer":
@@ -220,7 +223,7 @@ async def _open_modal(
             channel,
             str(thread) if thread else None,
             user,
-            f"Could not open the dialog; use `/traza {verb} {ref} …` instead.",
+            t("Could not open the dialog; use `/traza {verb} {ref} …` instead.", verb=verb, ref=ref),
         )
 
 
@@ -264,7 +267,8 @@ def _register_transfer_modal(app: AsyncApp, handler: InteractionHandler) -> None
         reason = sub.field(TRANSFER_REASON_BLOCK, TRANSFER_REASON_ACTION, "value") or ""
         if sub.ref is None:
             await ack(
-                response_action="errors", errors={TRANSFER_TEAM_BLOCK: "This dialog lost its conversation."}
+                response_action="errors",
+                errors={TRANSFER_TEAM_BLOCK: t("This dialog lost its conversation.")},
             )
             return
         try:
@@ -283,7 +287,7 @@ def _register_template_modal(app: AsyncApp, handler: InteractionHandler) -> None
         name = str(sub.field(TEMPLATE_NAME_BLOCK, "value", "value") or "").strip()
         raw = str(sub.field(TEMPLATE_PARAMS_BLOCK, "value", "value") or "")
         if sub.ref is None or not name:
-            await ack(response_action="errors", errors={TEMPLATE_NAME_BLOCK: "Give the template's name."})
+            await ack(response_action="errors", errors={TEMPLATE_NAME_BLOCK: t("Give the template's name.")})
             return
         params = [line.strip() for line in raw.splitlines() if line.strip()]
         answer = await handler.command(

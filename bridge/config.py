@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
+from bridge.i18n import LANGUAGES
 
 DEFAULT_STAMP = "*{agent} · {team}*\n{text}"
 _TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -59,6 +60,8 @@ class TrazaConfig:
     admins: frozenset[SlackUserId] = frozenset()
     reopen_grace_minutes: int = 0
     """A customer writing within this many minutes of a close reopens it instead of a new conversation."""
+    language: str = "en"
+    """What Traza writes in, to agents in Slack and in automatic messages to customers: en, es or pt."""
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -148,11 +151,17 @@ def load_config(data: object) -> TrazaConfig:
         stamp = DEFAULT_STAMP
     check.stamp(stamp, "stamp")
     admins = check.users(data, "admins", "(top level)") if "admins" in data else frozenset()
+    language = data.get("language", "en")
+    if language not in LANGUAGES:
+        check.fail("language", f"must be one of {', '.join(LANGUAGES)} (got {language!r})")
+        language = "en"
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
     grace_minutes = int(routing.get("reopen_grace_minutes", 0) or 0) if isinstance(routing, Mapping) else 0
-    return TrazaConfig(tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins, grace_minutes)
+    return TrazaConfig(
+        tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins, grace_minutes, str(language)
+    )
 
 
 def _teams(raw: object, check: _Checker) -> list[Team]:

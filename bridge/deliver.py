@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from bridge.config import TrazaConfig
 from bridge.errors import PermanentRemoteError, TransientRemoteError
 from bridge.formatting import slack_to_whatsapp, stamp
+from bridge.i18n import t
 from bridge.ports import AgentDesk, DeliveryLedger, OutboundItem, WhatsAppSender
 from bridge.whatsapp.errors import advice
 
@@ -89,8 +90,11 @@ async def deliver_reply(
         raise
     except PermanentRemoteError as exc:
         reason = exc.details if exc.side != "whatsapp" else advice(exc.code)
-        notice = (
-            f"⚠️ <@{item.author}> your reply was not delivered to the customer: {reason} (error {exc.code})"
+        notice = t(
+            "⚠️ <@{author}> your reply was not delivered to the customer: {reason} (error {code})",
+            author=item.author,
+            reason=reason,
+            code=exc.code,
         )
         await ledger.reply_failed(link_id, str(exc.code), reason, notice)
         return
@@ -141,17 +145,18 @@ def approved(templates: list[dict[str, object]]) -> list[dict[str, object]]:
 
 async def _template(item: OutboundItem, config: TrazaConfig, sender: WhatsAppSender) -> dict[str, object]:
     found = [
-        t
-        for t in approved(await sender.templates(account_for(config, item.phone_number_id)))
-        if t.get("name") == item.template
+        each
+        for each in approved(await sender.templates(account_for(config, item.phone_number_id)))
+        if each.get("name") == item.template
     ]
     if not found:
         raise PermanentRemoteError(
             "traza",
             "template_not_found",
-            details=(
-                f"there is no approved template named {item.template!r}; "
-                f"`/traza start {item.view.ref}` lists them"
+            details=t(
+                "there is no approved template named {name}; `/traza start {ref}` lists them",
+                name=repr(item.template),
+                ref=item.view.ref,
             ),
         )
     template: dict[str, object] = {
@@ -177,8 +182,8 @@ async def list_templates(
     view = await ledger.view(conversation_id)
     number = await ledger.phone_number_of(conversation_id)
     names = []
-    for t in approved(await sender.templates(account_for(config, number))):
-        components = t.get("components")
+    for found in approved(await sender.templates(account_for(config, number))):
+        components = found.get("components")
         body = next(
             (
                 c.get("text")
@@ -187,15 +192,13 @@ async def list_templates(
             ),
             "",
         )
-        names.append(f"• `{t.get('name')}` ({t.get('language')}): {str(body)[:120]}")
+        names.append(f"• `{found.get('name')}` ({found.get('language')}): {str(body)[:120]}")
     text = (
-        (
-            "*Approved templates* — send one with `/traza start "
-            + f"{view.ref} <template> [params…]`:\n"
-            + "\n".join(names)
-        )
+        t("*Approved templates* — send one with `/traza start {ref} <template> [params…]`:", ref=view.ref)
+        + "\n"
+        + "\n".join(names)
         if names
-        else "No approved templates were found for this business number."
+        else t("No approved templates were found for this business number.")
     )
     await desk.tell(view.slack_channel, view.slack_thread_ts, user, text)
     await ledger.done()
@@ -218,10 +221,9 @@ async def mark_status(link_id: int, ledger: DeliveryLedger, desk: AgentDesk) -> 
     if reaction and item.slack_ts:
         await desk.react(item.view.slack_channel, item.slack_ts, reaction)
     if item.status == "failed":
-        why = advice(item.error_code) if item.error_code is not None else "no reason given"
+        why = advice(item.error_code) if item.error_code is not None else t("no reason given")
         detail = f" ({item.error_text})" if item.error_text and item.error_text not in why else ""
-        code = f" (error {item.error_code})" if item.error_code is not None else ""
-        await desk.post_notice(
-            item.view, f"⚠️ <@{item.author}> WhatsApp could not deliver your reply: {why}{detail}{code}"
-        )
+        code = " " + t("(error {code})", code=item.error_code) if item.error_code is not None else ""
+        notice = t("⚠️ <@{author}> WhatsApp could not deliver your reply:", author=item.author)
+        await desk.post_notice(item.view, f"{notice} {why}{detail}{code}")
     await ledger.done()

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge import codec
 from bridge.config import TrazaConfig
 from bridge.domain import ConversationView, EventType, SlackTs
+from bridge.i18n import t
 from bridge.inbound import EditBody, InboundMessage, ReactionBody, RevokeBody
 from bridge.ports import InboundToMirror, OutboundItem
 from store import events, jobs
@@ -142,7 +143,7 @@ class JobLedger:
             ).all()
         lines = []
         for row in reversed(rows):
-            who = "Customer" if row.direction == "inbound" else f"<@{row.author}>"
+            who = t("Customer") if row.direction == "inbound" else f"<@{row.author}>"
             body = (row.body or "").replace("\n", " ")
             lines.append(f"> {who}: {body[:200]}")
         return lines

@@ -27,6 +27,7 @@ from bridge import deliver, mirror
 from bridge.config import TrazaConfig
 from bridge.domain import EventType
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
+from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
 from store.coordination import Coordinator
@@ -284,8 +285,12 @@ class Worker:
                     "thread_notice",
                     {
                         "conversation_id": conversation_id,
-                        "text": f"⚠️ Traza could not complete “{job.kind.replace('_', ' ')}” here ({exc}). "
-                        "The history keeps the original; see `/history` for this conversation.",
+                        "text": t(
+                            "⚠️ Traza could not complete “{step}” here ({error}). "
+                            "The history keeps the original; see `/history` for this conversation.",
+                            step=job.kind.replace("_", " "),
+                            error=exc,
+                        ),
                     },
                     self.clock(),
                 )
