@@ -30,7 +30,8 @@ DEFAULT_MAX_AGE_DAYS = 3.0
 
 @dataclass(frozen=True, slots=True)
 class WebhookEndpoint:
-    """One receiver of the event stream. ``id`` names its cursor: keep it stable across renames."""
+    """One receiver of the event stream. ``id`` names its cursor (keep it stable across URL changes)
+    and labels its logs and metrics; it defaults to the URL's host."""
 
     id: str
     url: str
@@ -107,7 +108,9 @@ def _endpoint(item: Mapping[str, Any], path: str, fail: Fail) -> WebhookEndpoint
 
 
 def _id_from_url(url: str) -> str:
-    cleaned = re.sub(r"[^a-z0-9_.-]+", "-", url.lower().split("://", 1)[-1]).strip("-.")
+    """The host only: a path may carry a token, and the id shows in logs and metrics."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1].lower()
+    cleaned = re.sub(r"[^a-z0-9_.-]+", "-", host).strip("-.")
     return (cleaned or "endpoint")[:60]
 
 

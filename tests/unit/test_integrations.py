@@ -63,9 +63,7 @@ def test_webhooks_and_enrichment_sections_load_with_their_defaults() -> None:
         },
     )
     crm, tickets = loaded.webhooks
-    assert (
-        crm.id == "crm.example-traza" and crm.events is None and crm.teams is None and crm.max_age_days == 3
-    )
+    assert crm.id == "crm.example" and crm.events is None and crm.teams is None and crm.max_age_days == 3
     assert crm.wants("CustomerMessageReceived", None)
     assert tickets.wants("ConversationClosed", "ventas")
     assert not tickets.wants("ConversationClosed", "soporte") and not tickets.wants(
@@ -94,6 +92,11 @@ def test_bad_webhook_entries_are_named_by_key_path() -> None:
 def test_webhook_teams_must_be_configured_teams() -> None:
     found = problems(webhooks=[{"url": "https://b.example", "secret_env": "B", "teams": ["nadie"]}])
     assert found == ["webhooks[0].teams: unknown team(s) ['nadie']"]
+
+
+def test_a_default_id_is_the_host_so_no_token_in_the_path_reaches_logs() -> None:
+    loaded = config(webhooks=[{"url": "https://u:p@hooks.example:8443/T0/B0/tok3n?x=1", "secret_env": "S"}])
+    assert loaded.webhooks[0].id == "hooks.example-8443"
 
 
 def test_duplicate_webhook_ids_are_refused() -> None:
@@ -212,3 +215,30 @@ def test_secrets_named_by_traza_yml_come_from_the_environment_and_stay_out_of_re
     assert settings.named_secrets(["CRM_HOOK_SECRET", "MISSING"]) == {"CRM_HOOK_SECRET": "whsec-very-secret"}
     assert settings.missing_named(["CRM_HOOK_SECRET", "MISSING"])[0].startswith("MISSING is not set")
     assert "whsec-very-secret" not in repr(settings)
+
+
+def test_serve_and_worker_refuse_to_start_naming_a_missing_secret_variable() -> None:
+    from traza.cli import StartupError
+    from traza.commands_cli import _require_credentials
+
+    loaded = config(
+        webhooks=[{"url": "https://crm.example/in", "secret_env": "CRM_HOOK_SECRET"}],
+        enrichment={
+            "url": "https://crm.example/q?phone={phone}",
+            "token_env": "CRM_TOKEN",
+            "fields": {"a": "a"},
+        },
+    )
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-1",
+        "SLACK_SIGNING_SECRET": "s",
+        "WHATSAPP_ACCESS_TOKEN": "t",
+        "WHATSAPP_APP_SECRET": "a",
+        "WHATSAPP_VERIFY_TOKEN": "v",
+        "CRM_TOKEN": "crm-token-value",
+    }
+    with pytest.raises(StartupError) as caught:
+        _require_credentials(Settings.from_env(env, env_file=None), loaded)
+    assert len(caught.value.problems) == 1
+    assert caught.value.problems[0].startswith("CRM_HOOK_SECRET is not set")
+    _require_credentials(Settings.from_env({**env, "CRM_HOOK_SECRET": "whsec-1234"}, env_file=None), loaded)
