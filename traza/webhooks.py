@@ -137,25 +137,31 @@ class WebhookDispatcher:
         if not open_ids:
             return
         wanted: list[Delivery] = []
+        keys: set[tuple[str, str]] = set()
         for d in await outbox.candidates(self.engine, open_ids, now, free * 4 + 8):
             key = (d.endpoint, d.queue_key)
-            if len(wanted) < free and d.id not in self.running and key not in self.busy:
+            if len(wanted) < free and d.id not in self.running and key not in self.busy | keys:
                 wanted.append(d)
-                self.busy.add(key)
-        claimed = await outbox.claim_many(self.engine, wanted, self.holder, now)
-        got = {d.id for d in claimed}
-        for d in wanted:
-            if d.id not in got:
-                self.busy.discard((d.endpoint, d.queue_key))
-        self.wake.set()
-        for d in claimed:
-            task = asyncio.create_task(self._deliver(d), name=f"traza-webhook-{d.endpoint}-{d.seq}")
+                keys.add(key)
+        for d in await outbox.claim_many(self.engine, wanted, self.holder, now):
+            self.busy.add((d.endpoint, d.queue_key))
+            task = asyncio.create_task(self._run(d), name=f"traza-webhook-{d.endpoint}-{d.seq}")
             self.running[d.id] = task
             task.add_done_callback(functools.partial(self._done, d))
 
     def _done(self, d: Delivery, _task: asyncio.Task[None]) -> None:
         self.running.pop(d.id, None)
         self.busy.discard((d.endpoint, d.queue_key))
+
+    async def _run(self, d: Delivery) -> None:
+        """One delivery; a crash (the database away, a bug) is logged and the delivery retried later."""
+        try:
+            await self._deliver(d)
+        except Exception:
+            log.exception("webhook %s: delivering event %s crashed; retrying later", d.endpoint, d.seq)
+            with contextlib.suppress(Exception):
+                delay = policy.backoff(d.attempts, self.backoff_base)
+                await outbox.retry_later(self.engine, d.id, self.clock(), delay, "crashed")
 
     async def _deliver(self, d: Delivery) -> None:
         endpoint = self.endpoints[d.endpoint]
