@@ -5,6 +5,8 @@ each conversation in order, even with failures in between."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -96,3 +98,29 @@ async def test_two_workers_deliver_every_event_once_and_each_conversation_in_ord
         by_ref[request.json["ref"]].append(request.seq)
     assert all(seqs == sorted(seqs) for seqs in by_ref.values())
     assert sum(w.outcomes[("crm", "retry")] for w in workers) == 4
+
+
+async def test_deliveries_held_by_a_crashed_worker_resume_at_once_on_restart(
+    engine: AsyncEngine, receiver: FakeReceiver
+) -> None:
+    endpoint = WebhookEndpoint("crm", f"{receiver.url}/hooks/crm", "HOOK_SECRET", backfill=True)
+    await seed(engine, 3)
+    await outbox.ensure_cursors(engine, [endpoint], T0)
+    await outbox.fan_out(engine, [endpoint], T0)
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()
+    crashed = f"{socket.gethostname()}:{gone.pid}"
+    now = datetime.now(UTC)
+    held = await outbox.claim_many(engine, await outbox.candidates(engine, ["crm"], now, 10), crashed, now)
+    assert len(held) == 3  # one head per conversation, leased for a minute by a process now dead
+    worker = WebhookDispatcher(engine, [endpoint], {"HOOK_SECRET": "s3cret"}, backoff_base=0.05)
+    stop = asyncio.Event()
+    await worker.prepare()
+    running = asyncio.create_task(worker.run(stop))
+    try:
+        await eventually(lambda: len(receiver.deliveries("crm", ok_only=True)) == 3, 10, "3 deliveries")
+    finally:
+        stop.set()
+        await running
+    assert sorted(r.seq for r in receiver.deliveries("crm")) == [1, 2, 3]
+    assert {r.headers["x-traza-attempt"] for r in receiver.deliveries("crm")} == {"2"}
