@@ -15,6 +15,7 @@ from typing import Any
 
 from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
 from bridge.i18n import LANGUAGES
+from bridge.integrations import Enrichment, WebhookEndpoint, load_enrichment, load_webhooks
 
 DEFAULT_STAMP = "*{agent} · {team}*\n{text}"
 _TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -62,6 +63,15 @@ class TrazaConfig:
     """A customer writing within this many minutes of a close reopens it instead of a new conversation."""
     language: str = "en"
     """What Traza writes in, to agents in Slack and in automatic messages to customers: en, es or pt."""
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    enrichment: Enrichment | None = None
+
+    def secret_env_names(self) -> list[str]:
+        """Environment variables ``traza.yml`` names as holding secrets (webhook and CRM credentials)."""
+        names = [w.secret_env for w in self.webhooks]
+        if self.enrichment and self.enrichment.token_env:
+            names.append(self.enrichment.token_env)
+        return names
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -155,12 +165,27 @@ def load_config(data: object) -> TrazaConfig:
     if language not in LANGUAGES:
         check.fail("language", f"must be one of {', '.join(LANGUAGES)} (got {language!r})")
         language = "en"
+    webhooks = load_webhooks(data.get("webhooks"), check.fail)
+    enrichment = load_enrichment(data.get("enrichment"), check.fail)
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
     grace_minutes = int(routing.get("reopen_grace_minutes", 0) or 0) if isinstance(routing, Mapping) else 0
+    for i, hook in enumerate(webhooks):
+        if hook.teams and (unknown := sorted(hook.teams - team_ids)):
+            check.fail(f"webhooks[{i}].teams", f"unknown team(s) {unknown}")
+    if check.problems:
+        raise ConfigError(check.problems)
     return TrazaConfig(
-        tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins, grace_minutes, str(language)
+        tuple(teams),
+        tuple(numbers),
+        TeamId(default_team),
+        stamp,
+        admins,
+        grace_minutes,
+        language=str(language),
+        webhooks=webhooks,
+        enrichment=enrichment,
     )
 
 

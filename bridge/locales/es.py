@@ -214,4 +214,5 @@ MESSAGES: dict[str, str] = {
     "The WhatsApp account hit its API rate limit; Traza retries automatically.": "La cuenta de WhatsApp alcanzó su límite de la API; Traza reintenta automáticamente.",
     "WhatsApp returned an unknown error; Traza retries automatically.": "WhatsApp devolvió un error desconocido; Traza reintenta automáticamente.",
     "The WhatsApp service is temporarily down; Traza retries automatically.": "El servicio de WhatsApp está caído temporalmente; Traza reintenta automáticamente.",
+    "CRM lookup failed: {reason}": "Falló la consulta al CRM: {reason}",
 }

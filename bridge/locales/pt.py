@@ -214,4 +214,5 @@ MESSAGES: dict[str, str] = {
     "The WhatsApp account hit its API rate limit; Traza retries automatically.": "A conta do WhatsApp atingiu o limite da API; o Traza tenta de novo automaticamente.",
     "WhatsApp returned an unknown error; Traza retries automatically.": "O WhatsApp retornou um erro desconhecido; o Traza tenta de novo automaticamente.",
     "The WhatsApp service is temporarily down; Traza retries automatically.": "O serviço do WhatsApp está temporariamente fora do ar; o Traza tenta de novo automaticamente.",
+    "CRM lookup failed: {reason}": "A consulta ao CRM falhou: {reason}",
 }
