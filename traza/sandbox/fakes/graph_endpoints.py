@@ -93,7 +93,7 @@ class GraphEndpoints(GraphStore):
             raise GraphError(100, details=f"Either {mtype}['id'] or ['link'] is required.")
         if mtype == "template" and isinstance(part, dict) and self.strict_templates:
             self._check_template(part)
-        wamid = f"wamid.FAKE{next(self._wamid_counter)}"
+        wamid = f"{self.wamid_prefix}{next(self._wamid_counter)}"
         self._sent.append(SentMessage(node, copy.deepcopy(body), wamid, now))
         contact: JsonDict
         if to:

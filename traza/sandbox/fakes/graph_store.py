@@ -172,6 +172,7 @@ class GraphStore:
         self.version = version.strip("/")
         self.phone_number_ids = set(phone_number_ids) if phone_number_ids is not None else None
         self.strict_templates = strict_templates
+        self.wamid_prefix = "wamid.FAKE"  # the sandbox makes it unique per run
         self._lock = threading.Lock()
         self._token_expired = False
         self._wamid_counter = itertools.count(1)
