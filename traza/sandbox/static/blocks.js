@@ -84,7 +84,7 @@ function messageBody(msg, names) {
   for (const file of msg.files || []) html += `<div class="file">📎 ${esc(file.name || file.title || "file")}</div>`;
   if (msg.reactions && msg.reactions.length) {
     html += `<div class="reactions">${msg.reactions.map((r) =>
-      `<span class="reaction" data-reaction="${esc(r.name)}">${EMOJI[r.name] || ":" + esc(r.name) + ":"}</span>`).join("")}</div>`;
+      `<span class="reaction" data-reaction="${esc(r.name)}" title=":${esc(r.name)}:">${EMOJI[r.name] || ":" + esc(r.name) + ":"}</span>`).join("")}</div>`;
   }
   return html;
 }
