@@ -33,7 +33,7 @@ class Sandbox:
     log: Path
 
 
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS and not k.startswith("TRAZA_")}
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
         env.pop(proxy, None)
@@ -47,7 +47,7 @@ def running_sandbox(workdir: Path, timeout: float = 30.0) -> Iterator[Sandbox]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "traza.cli", "sandbox", "--port", "0"],
             cwd=workdir,
-            env=_clean_env(),
+            env=clean_env(),
             stdout=stdout,
             stderr=stderr,
         )

@@ -63,7 +63,6 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--host", default="127.0.0.1", help="listen address of Traza and the console")
     sandbox.add_argument("--port", type=int, default=8080, help="console port (0: any free port)")
     sandbox.add_argument("--traza-port", type=int, default=0, help="Traza's own port (default: any free)")
-    sandbox.add_argument("--keep", action="store_true", help="keep the database of the previous run")
     audit = sub.add_parser("audit", help="the tamper-evident history")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 when intact")
@@ -126,4 +125,8 @@ def install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) 
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module's main: under ``python -m traza.cli`` this file is ``__main__``, and
+    # its StartupError would not be the one the sub-commands raise.
+    from traza.cli import main as module_main
+
+    raise SystemExit(module_main())

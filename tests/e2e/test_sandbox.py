@@ -82,3 +82,29 @@ def test_sandbox_starts_without_credentials_and_the_round_trip_works_over_http(t
     assert not (tmp_path / "traza.yml").exists()
     assert (tmp_path / ".traza-sandbox" / "traza.yml").is_file()
     assert "Traceback" not in sandbox.log.read_text()
+
+
+def test_a_busy_console_port_stops_the_sandbox_with_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from tests.sandbox_process import clean_env
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "traza.cli", "sandbox", "--port", str(port)],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        == f"traza: --port: cannot listen on 127.0.0.1:{port} (Address already in use); choose another"
+    )

@@ -28,12 +28,10 @@ def test_sandbox_settings_replace_credentials_redis_and_database(tmp_path: Path)
 
 def test_prepare_copies_the_sample_once_and_starts_a_fresh_database(tmp_path: Path) -> None:
     data = tmp_path / "sandbox"
-    prepare(data, keep=False)
+    prepare(data)
     assert (data / "traza.yml").read_text() == SAMPLE_CONFIG.read_text()
     (data / "traza.yml").write_text("# edited\n" + SAMPLE_CONFIG.read_text())
     (data / "traza.db").write_text("old")
-    prepare(data, keep=True)
-    assert (data / "traza.db").exists()
-    prepare(data, keep=False)
+    prepare(data)
     assert not (data / "traza.db").exists()
     assert (data / "traza.yml").read_text().startswith("# edited"), "an edited copy is kept"

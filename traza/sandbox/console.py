@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -40,6 +41,7 @@ class Console:
         self._ids = itertools.count(1)
         post = ["POST"]
         self.app = Starlette(
+            exception_handlers={httpx.HTTPError: _unreachable},
             routes=[
                 Route("/", lambda _r: FileResponse(STATIC / "index.html")),
                 Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -53,7 +55,7 @@ class Console:
                 Route("/console/api/slack/action", self.slack_action, methods=post),
                 Route("/console/api/slack/view", self.slack_view, methods=post),
                 Route("/console/api/slack/home", self.slack_home, methods=post),
-            ]
+            ],
         )
 
     async def state(self, request: Request) -> Response:
@@ -113,7 +115,7 @@ class Console:
             self.log.phone_sent(
                 {"wamid": message["id"], "number": number, "wa_id": wa_id, "kind": kind, "text": shown}
             )
-        return JSONResponse({"ok": response.status_code == 200, "status": response.status_code})
+        return _outcome(response)
 
     async def phone_seen(self, request: Request) -> Response:
         body = await _json(request)
@@ -130,7 +132,7 @@ class Console:
             return _error("write something first")
         ts = self.slack.inject_message(channel, text, user=user, thread_ts=thread)
         response = await self.driver.event(thread_message_event(channel, thread, user, text, ts))
-        return JSONResponse({"ok": response.status_code == 200, "status": response.status_code})
+        return _outcome(response)
 
     async def slack_command(self, request: Request) -> Response:
         body = await _json(request)
@@ -178,7 +180,7 @@ class Console:
             ],
         }
         response = await self.driver.interaction(payload)
-        return JSONResponse({"ok": response.status_code == 200, "status": response.status_code})
+        return _outcome(response)
 
     async def slack_view(self, request: Request) -> Response:
         """Submit (``values`` given) or close the modal ``view_id`` the user has open."""
@@ -208,7 +210,7 @@ class Console:
         user = str(body["user"])
         event = {"type": "app_home_opened", "user": user, "channel": "D0SANDBOX1", "tab": "home"}
         response = await self.driver.event({**event, "event_ts": f"{time.time():.6f}"})
-        return JSONResponse({"ok": response.status_code == 200})
+        return _outcome(response)
 
     def _response_url(self, user: str, channel: str | None = None) -> str:
         url = self.slack.new_response_url(channel)
@@ -216,7 +218,7 @@ class Console:
         return url
 
     def _wamid(self) -> str:
-        """Unique across runs too (``--keep`` reuses the database, which remembers every wamid)."""
+        """Unique across runs, like Meta's (a database kept from another run must not dedupe it)."""
         return f"wamid.SANDBOX{time.time_ns()}{next(self._ids):04d}"
 
     def _trigger(self, user: str) -> str:
@@ -262,5 +264,16 @@ def _answer_text(text: str) -> str:
     return str(body.get("text") or "") if body else text
 
 
-def _error(reason: str) -> Response:
-    return JSONResponse({"ok": False, "error": reason}, status_code=400)
+def _outcome(response: httpx.Response) -> Response:
+    """What Traza answered; a refusal is shown on the page (as Slack or Meta would log it)."""
+    if response.status_code == 200:
+        return JSONResponse({"ok": True, "status": 200})
+    return _error(f"Traza answered HTTP {response.status_code}: {response.text[:200]}", 502)
+
+
+async def _unreachable(_request: Request, exc: Exception) -> Response:
+    return _error(f"Traza is not answering yet ({type(exc).__name__}); try again in a moment", 502)
+
+
+def _error(reason: str, status: int = 400) -> Response:
+    return JSONResponse({"ok": False, "error": reason}, status_code=status)
