@@ -7,6 +7,7 @@ this test, it never skips.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +84,15 @@ def test_customer_to_close_walkthrough_in_the_console(page: Page) -> None:
     expect(answer).to_have_attribute("data-status", "read")
     expect(answer.locator(".ticks.read")).to_have_text("✓✓")
 
+    soporte_card.locator(".reply-file").set_input_files(
+        files=[{"name": "recibo.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 recibo"}]
+    )
+    soporte_card.locator(".reply-input").fill("Tu recibo")
+    soporte_card.locator(".reply-send").click()
+    shared = page.locator(".bubble.out", has_text="recibo.pdf")
+    expect(shared.locator("a.media")).to_have_attribute("href", re.compile(r"^/console/api/media/\d+$"))
+    expect(shared).to_have_attribute("data-status", "read")
+
     soporte_card.locator(".reply-input").fill("// cliente frecuente")
     soporte_card.locator(".reply-send").click()
     expect(soporte_card.locator(".reply").last).to_contain_text("// cliente frecuente")
@@ -110,4 +120,4 @@ def test_customer_to_close_walkthrough_in_the_console(page: Page) -> None:
     expect(timeline).to_contain_text("closed")
     run_command(page, "/traza stats")
     expect(page.locator("#private .answer", has_text="Stats")).to_contain_text("1 closed")
-    assert page.locator(".bubble.out").count() == 1, "the internal note never reached the customer"
+    assert page.locator(".bubble.out").count() == 2, "the internal note never reached the customer"

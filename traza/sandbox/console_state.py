@@ -150,6 +150,7 @@ class ConsoleView:
                     "number": send.phone_number_id,
                     "kind": send.type,
                     "text": _send_text(send.body),
+                    "media_id": _media_id(send.body),
                     "status": self.ticks.status_of(send.wamid) or "pending",
                     "at": send.at,
                 }
@@ -189,6 +190,11 @@ class ConsoleView:
 
 def _shown(args: JsonDict) -> JsonDict:
     return {"text": str(args.get("text") or ""), "blocks": args.get("blocks") or []}
+
+
+def _media_id(body: JsonDict) -> str | None:
+    part = body.get(str(body.get("type", "text")))
+    return str(part["id"]) if isinstance(part, dict) and part.get("id") else None
 
 
 def _send_text(body: JsonDict) -> str:

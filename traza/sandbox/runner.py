@@ -114,9 +114,7 @@ def run(base: Settings, args: argparse.Namespace) -> int:
         view = ConsoleView(config, cast, stand_ins.slack, stand_ins.graph, stand_ins.ticks, ConsoleLog())
         console_socket = _bind(args.host, args.port, "--port")
         console_socket.close()  # checked free; the console thread binds it again right away
-        stand_ins.console = ServerThread(
-            Console(view, view.log, driver).app, args.host, args.port, name="console"
-        )
+        stand_ins.console = ServerThread(Console(view, driver).app, args.host, args.port, name="console")
         stand_ins.console.start()
         lines = _announcement(stand_ins, traza_url, settings)
         server = uvicorn.Server(

@@ -28,6 +28,22 @@ function names() {
 }
 
 const user = () => $("#as-user").value;
+
+function readFile(file) {
+  return new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).split(",")[1] || "");
+    reader.readAsDataURL(file);
+  });
+}
+
+function bubbleBody(m) {
+  const text = m.dir === "out" ? B.mrkdwn(m.text, {}) : B.esc(m.text);
+  if (!m.media_id) return text;
+  const url = `/console/api/media/${encodeURIComponent(m.media_id)}`;
+  if (m.kind === "image") return `<img class="thumb" src="${url}" alt=""><div>${text}</div>`;
+  return `<a class="media" href="${url}" target="_blank">📎 ${text}</a>`;
+}
 const waId = () => $("#customer-phone").value.replace(/\D/g, "");
 
 // --- the phone --------------------------------------------------------------------------
@@ -39,7 +55,7 @@ function renderPhone(items) {
   const shown = items.filter((m) => m.number === number);
   $("#phone-messages").innerHTML = shown.map((m) =>
     `<div class="bubble ${m.dir}" data-wamid="${B.esc(m.wamid)}" data-status="${B.esc(m.status)}">` +
-    `<div class="bubble-text">${m.dir === "out" ? B.mrkdwn(m.text, {}) : B.esc(m.text)}</div>` +
+    `<div class="bubble-text">${bubbleBody(m)}</div>` +
     `<span class="ticks ${B.esc(m.status)}" title="${B.esc(m.status)}">${TICKS[m.status] || ""}</span></div>`,
   ).join("") || `<p class="empty">No messages with ${B.esc($("#customer-phone").value)} on this number yet.</p>`;
   const box = $("#phone-messages");
@@ -68,11 +84,7 @@ $("#phone-media-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   const file = $("#phone-file").files[0];
   if (!file) return flash("Choose a file first.");
-  const data = await new Promise((resolve) => {
-    const reader = new FileReader();
-    reader.onload = () => resolve(String(reader.result).split(",")[1] || "");
-    reader.readAsDataURL(file);
-  });
+  const data = await readFile(file);
   const mime = file.type || "application/octet-stream";
   const kind = ["image", "audio", "video"].find((k) => mime.startsWith(k + "/")) || "document";
   await api("/console/api/phone/media", {
@@ -104,6 +116,7 @@ function renderChannel(messages) {
     `<div class="thread">${(card.replies || []).map((r) => messageHtml(r, map, "reply")).join("")}</div>` +
     `<form class="reply-form" data-thread="${B.esc(card.ts)}"><input class="reply-input" data-thread="${B.esc(card.ts)}"` +
     ` placeholder="Reply in thread (start with // for an internal note)" autocomplete="off">` +
+    `<input class="reply-file" type="file" title="Share a file in the thread">` +
     `<button class="reply-send" type="submit">Reply</button></form></article>`,
   ).join("") || `<p class="empty">No conversations in this channel yet.</p>`;
   for (const input of document.querySelectorAll(".reply-input")) {
@@ -165,7 +178,9 @@ function render() {
   renderTabs();
   $("#channel-view").hidden = ui.tab !== "channel";
   $("#home-view").hidden = ui.tab !== "home";
-  if (ui.tab === "channel") renderChannel(state.channels[ui.channel] || []);
+  const picking = [...document.querySelectorAll(".reply-file")].some((f) => f.files.length);
+  if (picking) ui.lastJson = "";  // a chosen file would be lost: redraw after it is sent
+  else if (ui.tab === "channel") renderChannel(state.channels[ui.channel] || []);
   else renderHome(state.home);
   renderPrivate(state.private);
   renderModal(state.modal);
@@ -208,10 +223,13 @@ document.addEventListener("submit", async (event) => {
   event.preventDefault();
   const thread = form.dataset.thread;
   const text = form.querySelector(".reply-input").value;
-  if (!text.trim()) return;
+  const file = form.querySelector(".reply-file").files[0];
+  if (!text.trim() && !file) return;
   ui.drafts[thread] = "";
   form.querySelector(".reply-input").value = "";
-  await api("/console/api/slack/reply", { user: user(), channel: ui.channel, thread_ts: thread, text });
+  const shared = file ? { filename: file.name, mime: file.type, data: await readFile(file) } : {};
+  form.querySelector(".reply-file").value = "";
+  await api("/console/api/slack/reply", { user: user(), channel: ui.channel, thread_ts: thread, text, ...shared });
   poll();
 });
 
