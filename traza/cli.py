@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sandbox.add_argument("--dir", default=".traza-sandbox", help="data directory (default ./.traza-sandbox)")
     sandbox.add_argument("--host", default="127.0.0.1", help="listen address of Traza and the console")
-    sandbox.add_argument("--port", type=int, default=8080, help="console port (0: any free port)")
+    sandbox.add_argument(
+        "--port", type=int, default=8080, help="console port (default 8080; 0: any free port)"
+    )
     sandbox.add_argument("--traza-port", type=int, default=0, help="Traza's own port (default: any free)")
     audit = sub.add_parser("audit", help="the tamper-evident history")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

@@ -102,7 +102,7 @@ class SlackUsers:
         """Submit (``values`` given) or close the modal ``view_id`` the user has open."""
         body = await json_body(request)
         user, view_id = str(body["user"]), str(body["view_id"])
-        view = self.view.state(user, "")["modal"]
+        view = self.view.open_modal(user)
         if view is None or view.get("id") != view_id:
             return error("this dialog is no longer open")
         if body.get("values") is None:
@@ -132,10 +132,6 @@ class SlackUsers:
         url = self.slack.new_response_url(channel)
         self.log.own(url.rsplit("/", 1)[-1], user)
         return url
-
-    def _wamid(self) -> str:
-        """Unique across runs, like Meta's (a database kept from another run must not dedupe it)."""
-        return f"wamid.SANDBOX{time.time_ns()}{next(self._ids):04d}"
 
     def _trigger(self, user: str) -> str:
         trigger = f"{int(time.time())}.{next(self._ids)}.sandbox"

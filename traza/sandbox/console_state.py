@@ -176,6 +176,11 @@ class ConsoleView:
                 items.append({**_shown(call.args), "channel": None, "at": call.at})
         return sorted(items, key=lambda a: float(a["at"]))
 
+    def open_modal(self, user: str) -> JsonDict | None:
+        """The last modal Traza opened for ``user`` that was neither submitted nor closed."""
+        _inbound, _answers, owners, closed = self.log.snapshot()
+        return self._modal(user, owners, closed)
+
     def _modal(self, user: str, owners: dict[str, str], closed: set[str]) -> JsonDict | None:
         for call in reversed(self.slack.calls_to("views.open")):
             view = (call.response or {}).get("view") or {}
