@@ -6,7 +6,8 @@ const EMOJI = {
   white_check_mark: "✅", heavy_check_mark: "✔️", eyes: "👀", x: "❌", warning: "⚠️",
   hourglass_flowing_sand: "⏳", hourglass: "⌛", speech_balloon: "💬", lock: "🔒", memo: "📝",
   arrow_right: "➡️", telephone_receiver: "📞", no_entry_sign: "🚫", envelope: "✉️",
-  large_blue_circle: "🔵", large_green_circle: "🟢", red_circle: "🔴", white_circle: "⚪",
+  large_blue_circle: "🔵", large_green_circle: "🟢", large_yellow_circle: "🟡", large_orange_circle: "🟠",
+  red_circle: "🔴", white_circle: "⚪", black_circle: "⚫", large_purple_circle: "🟣",
   paperclip: "📎", mailbox_with_mail: "📬", inbox_tray: "📥", outbox_tray: "📤", bust_in_silhouette: "👤",
 };
 
