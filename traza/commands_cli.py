@@ -67,6 +67,13 @@ def serve(settings: Settings, config: TrazaConfig, args: argparse.Namespace) -> 
     return 0
 
 
+def sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Traza with local stand-ins for Slack and WhatsApp and the web console (no credentials needed)."""
+    from traza.sandbox import runner
+
+    return runner.run(settings, args)
+
+
 def worker(settings: Settings, config: TrazaConfig) -> int:
     _require_credentials(settings, config)
     upgrade(settings.database_url)
