@@ -25,6 +25,10 @@ ACTION_TRANSFER: Final = "conv_transfer"
 ACTION_CLOSE: Final = "conv_close"
 ACTION_REOPEN: Final = "conv_reopen"
 ACTION_TEMPLATE: Final = "conv_template"
+ACTION_CANNED: Final = "conv_canned"
+CANNED_MODAL_CALLBACK_ID: Final = "conv_canned_modal"
+CANNED_BLOCK: Final = "canned_reply"
+CANNED_ACTION: Final = "canned"
 TEMPLATE_MODAL_CALLBACK_ID: Final = "conv_template_modal"
 TEMPLATE_NAME_BLOCK: Final = "template_name"
 TEMPLATE_PARAMS_BLOCK: Final = "template_params"
@@ -101,6 +105,8 @@ def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
     blocks: list[JsonDict] = [_summary_section(view, now)]
     if view.state is ConversationState.CLOSED:
         blocks.append(_closed_context(view))
+    if view.labels or view.earlier:
+        blocks.append(_labels_and_earlier(view))
     actions = _actions(view)
     if view.state is not ConversationState.CLOSED and not view.window_open(now):
         actions["elements"].append(_button(ACTION_TEMPLATE, "Send template", str(int(view.ref))))
@@ -139,6 +145,46 @@ def template_modal(ref: int, private_metadata: str) -> dict[str, Any]:
         "submit": _plain("Send"),
         "close": _plain("Cancel"),
         "blocks": [name, params],
+    }
+
+
+def canned_modal(ref: int, replies: list[tuple[str, str, str]], private_metadata: str) -> dict[str, Any]:
+    """The ``views.open`` view to pick one of ``replies`` (``(id, title, text)``) for conversation ``ref``."""
+    if not replies:
+        raise ValueError("canned_modal needs at least one canned reply")
+    options = [
+        {
+            "text": _plain(_clip(title, OPTION_TEXT_MAX)),
+            "value": reply_id[:OPTION_VALUE_MAX],
+            "description": _plain(_clip(" ".join(text.split()), OPTION_TEXT_MAX)),
+        }
+        for reply_id, title, text in replies[:SELECT_OPTIONS_MAX]
+    ]
+    return {
+        "type": "modal",
+        "callback_id": CANNED_MODAL_CALLBACK_ID,
+        "private_metadata": private_metadata,
+        "title": _plain(_clip(f"Reply to #{ref}", VIEW_TITLE_MAX)),
+        "submit": _plain("Send"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            _mrkdwn_section(
+                "canned_intro",
+                f"Send a canned reply to the customer of *#{ref}*, stamped with your name. "
+                "Sending makes you its holder if nobody holds it.",
+            ),
+            {
+                "type": "input",
+                "block_id": CANNED_BLOCK,
+                "label": _plain("Canned reply"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": CANNED_ACTION,
+                    "placeholder": _plain("Choose a reply"),
+                    "options": options,
+                },
+            },
+        ],
     }
 
 
@@ -221,6 +267,23 @@ def _closed_context(view: ConversationView) -> JsonDict:
     }
 
 
+def _labels_and_earlier(view: ConversationView) -> JsonDict:
+    parts = []
+    if view.labels:
+        parts.append("Labels: " + " ".join(f"`{escape_mrkdwn(label)}`" for label in view.labels))
+    if view.earlier:
+        links = []
+        for old in view.earlier:
+            name = f"#{int(old.ref)} ({_as_utc(old.opened_at):%Y-%m-%d})"
+            links.append(f"<{old.permalink}|{name}>" if old.permalink else name)
+        parts.append("Earlier: " + ", ".join(links))
+    return {
+        "type": "context",
+        "block_id": "conv_labels_earlier",
+        "elements": [{"type": "mrkdwn", "text": " · ".join(parts)[:SECTION_TEXT_MAX]}],
+    }
+
+
 def _actions(view: ConversationView) -> JsonDict:
     value = str(int(view.ref))
     if view.state is ConversationState.CLOSED:
@@ -231,7 +294,8 @@ def _actions(view: ConversationView) -> JsonDict:
         close = _button(ACTION_CLOSE, "Close", value)
         close["style"] = "danger"
         close["confirm"] = _close_confirm(view)
-        elements = [claim, _button(ACTION_TRANSFER, "Transfer", value), close]
+        canned = _button(ACTION_CANNED, "Canned reply", value)
+        elements = [claim, _button(ACTION_TRANSFER, "Transfer", value), canned, close]
     return {
         "type": "actions",
         "block_id": f"conv_actions_{view.state.value}",

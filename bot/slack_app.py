@@ -22,11 +22,15 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import (
+    ACTION_CANNED,
     ACTION_CLAIM,
     ACTION_CLOSE,
     ACTION_REOPEN,
     ACTION_TEMPLATE,
     ACTION_TRANSFER,
+    CANNED_ACTION,
+    CANNED_BLOCK,
+    CANNED_MODAL_CALLBACK_ID,
     TEMPLATE_MODAL_CALLBACK_ID,
     TEMPLATE_NAME_BLOCK,
     TEMPLATE_PARAMS_BLOCK,
@@ -37,6 +41,7 @@ from bot.cards import (
     TRANSFER_REASON_BLOCK,
     TRANSFER_TEAM_ACTION,
     TRANSFER_TEAM_BLOCK,
+    canned_modal,
     template_modal,
     transfer_modal,
 )
@@ -50,7 +55,15 @@ log = logging.getLogger("traza.slack")
 SHORTCUT_CALLBACK_IDS = tuple(
     f"conv_{verb}_shortcut" for verb in ("claim", "transfer", "close", "reopen", "history")
 )
-BUTTON_ACTION_IDS = (ACTION_CLAIM, ACTION_CLOSE, ACTION_REOPEN, ACTION_TRANSFER, ACTION_TEMPLATE)
+BUTTON_ACTION_IDS = (
+    ACTION_CLAIM,
+    ACTION_CLOSE,
+    ACTION_REOPEN,
+    ACTION_TRANSFER,
+    ACTION_TEMPLATE,
+    ACTION_CANNED,
+)
+MODAL_VERBS = ("transfer", "template", "canned")
 
 
 class InteractionHandler(Protocol):
@@ -76,6 +89,14 @@ class InteractionHandler(Protocol):
 
     def teams(self) -> list[tuple[str, str]]: ...
 
+    async def canned_choices(self, ref: int) -> list[tuple[str, str, str]]:
+        """``(id, title, text)`` of the canned replies offered on conversation ``ref``."""
+        ...
+
+    async def send_canned(self, ref: int, user: str, canned_id: str) -> str:
+        """Raises ``InvalidInput`` with the reason when the picker may not send it (shown on the modal)."""
+        ...
+
     async def home_opened(self, user: str) -> None:
         """Queue a refresh of ``user``'s App Home."""
         ...
@@ -99,6 +120,7 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
     _register_shortcuts(app, handler)
     _register_transfer_modal(app, handler)
     _register_template_modal(app, handler)
+    _register_canned_modal(app, handler)
 
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any]) -> None:
@@ -148,7 +170,7 @@ def _register_buttons(app: AsyncApp, handler: InteractionHandler) -> None:
         if ref is None:
             return
         verb = str(action.get("action_id", "")).removeprefix("conv_")
-        if verb in ("transfer", "template"):
+        if verb in MODAL_VERBS:
             await _open_modal(client, handler, body, verb, ref, channel, thread)
             return
         await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
@@ -188,15 +210,26 @@ async def _open_modal(
     thread: object,
 ) -> None:
     metadata = json.dumps({"ref": ref, "channel": channel, "thread_ts": thread})
+    user = str((body.get("user") or {}).get("id", ""))
     if verb == "transfer":
         view = transfer_modal(ref, handler.teams(), metadata)
+    elif verb == "canned":
+        try:
+            replies = await handler.canned_choices(ref)
+        except InvalidInput as exc:
+            replies, reason = [], str(exc)
+        else:
+            reason = "No canned replies are configured for this team (`canned:` in traza.yml)."
+        if not replies:
+            await handler.tell(channel, str(thread) if thread else None, user, reason)
+            return
+        view = canned_modal(ref, replies, metadata)
     else:
         view = template_modal(ref, metadata)
     try:
         await client.views_open(trigger_id=body.get("trigger_id"), view=view)
     except SlackApiError as exc:
         log.warning("could not open the %s modal: %s", verb, exc.response.get("error"))
-        user = str((body.get("user") or {}).get("id", ""))
         await handler.tell(
             channel,
             str(thread) if thread else None,
@@ -276,3 +309,20 @@ def _register_template_modal(app: AsyncApp, handler: InteractionHandler) -> None
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _register_canned_modal(app: AsyncApp, handler: InteractionHandler) -> None:
+    @app.view(CANNED_MODAL_CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        sub = _Submission.of(body)
+        chosen = sub.field(CANNED_BLOCK, CANNED_ACTION, "selected_option") or {}
+        if sub.ref is None or not chosen.get("value"):
+            await ack(response_action="errors", errors={CANNED_BLOCK: "Choose a canned reply."})
+            return
+        try:
+            answer = await handler.send_canned(sub.ref, sub.user, str(chosen["value"]))
+        except InvalidInput as exc:
+            await ack(response_action="errors", errors={CANNED_BLOCK: str(exc)[:150]})
+            return
+        await ack()
+        await handler.tell(sub.channel, sub.thread_ts, sub.user, answer)

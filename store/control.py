@@ -19,7 +19,7 @@ from bridge.config import Team, TrazaConfig
 from bridge.control import check_claim, check_close, check_note, check_reopen, check_transfer, team_of_agent
 from bridge.domain import ConversationState, ConversationView, EventType
 from bridge.errors import InvalidInput
-from store import events, jobs
+from store import assignment, csat, events, jobs
 from store.conversations import find_by_ref, find_by_thread
 from store.events import NewEvent
 from store.tables import conversations, message_links
@@ -32,7 +32,7 @@ async def record_claim(
     await conn.execute(
         update(conversations)
         .where(conversations.c.id == view.id)
-        .values(assignee=user, state=ConversationState.ASSIGNED)
+        .values(assignee=user, state=ConversationState.ASSIGNED, assigned_at=now)
     )
     await events.append(
         conn,
@@ -142,6 +142,7 @@ class Control:
                     ],
                 )
                 await self._card(conn, view)
+                await csat.queue_question(conn, self.config, view, self.clock())
                 return f"Closed #{ref}." + (f" Reason: {reason}" if reason else "")
         await self._refuse(view, user, "close", refusal)
 
@@ -255,7 +256,7 @@ class Control:
         await conn.execute(
             update(conversations)
             .where(conversations.c.id == view.id)
-            .values(team_id=team.id, assignee=agent, state=state)
+            .values(team_id=team.id, assignee=agent, state=state, assigned_at=self.clock() if agent else None)
         )
         payload = {
             "from_team": view.team_id,
@@ -275,3 +276,7 @@ class Control:
             self.clock(),
             slack_channel=team.slack_channel,
         )
+        if agent is None:
+            await assignment.queue_assignment(
+                conn, self.config, view.id, team.id, self.clock(), "transferred"
+            )

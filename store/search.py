@@ -229,6 +229,18 @@ def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
             return _with_reason("closed", payload)
         case "ConversationReopened":
             return f"reopened by {who}"
+        case "ConversationAssigned":
+            return f"assigned to <@{payload.get('assignee')}> ({payload.get('reason', '')})"
+        case "AssignmentDeferred":
+            return f"not assigned: {payload.get('reason', '')}"
+        case "ConversationReturned":
+            return f"back to the queue: <@{payload.get('previous_assignee')}> did not answer in time"
+        case "LabelsChanged":
+            return "labels: " + (" ".join(payload.get("labels") or []) or "none")
+        case "CsatRequested":
+            return "CSAT question sent" if payload.get("sent") else f"CSAT not sent: {payload.get('reason')}"
+        case "CsatAnswered":
+            return f"CSAT answer: {payload.get('score')}/{payload.get('top')}"
     return event_type
 
 

@@ -35,10 +35,19 @@ from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
 from store.queues import agent_queue
+from traza import teamwork
 
 log = logging.getLogger("traza.worker")
 PACED_KINDS = frozenset(
-    {"post_card", "mirror_inbound", "transfer_card", "transfer_context", "post_note", "thread_notice"}
+    {
+        "post_card",
+        "mirror_inbound",
+        "transfer_card",
+        "transfer_context",
+        "post_note",
+        "thread_notice",
+        "post_canned",
+    }
 )
 CONFIG_ERRORS = frozenset(
     {
@@ -106,6 +115,7 @@ class Worker:
             asyncio.create_task(self._guarded(self._ingest_loop, stop), name="traza-ingest"),
             asyncio.create_task(self._guarded(self._dispatch_loop, stop), name="traza-dispatch"),
             asyncio.create_task(self._guarded(self._lease_loop, stop), name="traza-leases"),
+            asyncio.create_task(self._guarded(self._assignment_loop, stop), name="traza-assignment"),
         ]
         try:
             await stop.wait()
@@ -118,6 +128,7 @@ class Worker:
             for task in self.running.values():
                 task.cancel()
             await leases.release(self.engine, "ingest", self.holder)
+            await leases.release(self.engine, "assign", self.holder)
 
     async def _guarded(self, loop: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
         """Run a loop forever, logging and restarting it after a crash (the database may be away)."""
@@ -206,6 +217,9 @@ class Worker:
         self.running.pop(job.id, None)
         self.busy_keys.discard(job.queue_key)
         self.coordinator._signals["jobs"].set()
+
+    async def _assignment_loop(self, stop: asyncio.Event) -> None:
+        await teamwork.sweep_loop(self.engine, self.config, self.holder, stop, self.clock)
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -332,6 +346,8 @@ class Worker:
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)
             case "thread_notice":
                 await deliver.thread_notice(job.payload, ledger, self.desk)
+            case kind if kind in teamwork.KINDS:
+                await teamwork.handle(job, self.engine, self.config, self.desk, self.sender, self.clock)
             case "notify_agent":
                 p = job.payload
                 await self.desk.tell(p["channel"], p.get("thread_ts"), p["user"], p["text"])

@@ -185,6 +185,7 @@ class FakeSlack(FakeServer):
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_info,
             "users.info": self._users_info,
+            "users.getPresence": self._users_get_presence,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
@@ -302,7 +303,7 @@ class FakeSlack(FakeServer):
     ) -> None:
         """Override the ``users.info`` profile of ``user_id`` (default display_name is "",
         real_name is "Agent <id>"). Extra keyword fields go on the user object (e.g. tz,
-        is_bot, deleted)."""
+        is_bot, deleted); ``presence="away"`` is what ``users.getPresence`` answers (default active)."""
         with self._lock:
             entry = self._users.setdefault(user_id, {})
             if display_name is not None:
@@ -883,6 +884,7 @@ class FakeSlack(FakeServer):
         if not user_id.startswith(("U", "W")):
             raise SlackError("user_not_found")
         custom = dict(self._users.get(user_id, {}))
+        custom.pop("presence", None)  # users.getPresence answers it, not users.info
         is_bot = user_id == BOT_USER_ID
         real_name = str(custom.pop("real_name", BOT_NAME if is_bot else f"Agent {user_id}"))
         display_name = str(custom.pop("display_name", ""))
@@ -916,6 +918,13 @@ class FakeSlack(FakeServer):
             user["profile"]["bot_id"] = BOT_ID
         user.update(custom)
         return {"ok": True, "user": user}
+
+    def _users_get_presence(self, args: JsonDict, ctx: _Ctx) -> JsonDict:
+        user_id = _require(args, "user", "user_not_found")
+        if not user_id.startswith(("U", "W")):
+            raise SlackError("user_not_found")
+        presence = str(self._users.get(user_id, {}).get("presence", "active"))
+        return {"ok": True, "presence": presence}
 
     def _record_view(self, method: str, args: JsonDict, view_id: str | None = None) -> JsonDict:
         view = args.get("view")
