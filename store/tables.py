@@ -141,7 +141,13 @@ conversations = Table(
 )
 Index("ix_conversations_assignee", conversations.c.assignee, conversations.c.state)
 Index("ix_conversations_contact", conversations.c.contact_id, conversations.c.id)
-Index("ix_conversations_state_team", conversations.c.state, conversations.c.team_id)
+Index(
+    "ix_conversations_live_team",
+    conversations.c.team_id,
+    conversations.c.state,
+    sqlite_where=text("state != 'closed'"),
+    postgresql_where=text("state != 'closed'"),
+)
 # One open conversation per customer and business number, enforced by the database.
 Index(
     "uq_conversations_open",

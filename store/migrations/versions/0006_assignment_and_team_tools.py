@@ -22,7 +22,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("labels", sa.Text(), nullable=True))
     op.create_index("ix_conversations_assignee", "conversations", ["assignee", "state"])
     op.create_index("ix_conversations_contact", "conversations", ["contact_id", "id"])
-    op.create_index("ix_conversations_state_team", "conversations", ["state", "team_id"])
+    # Partial: only the sweeps ask by team and live state (a search by team must not be steered here).
+    op.create_index(
+        "ix_conversations_live_team",
+        "conversations",
+        ["team_id", "state"],
+        sqlite_where=sa.text("state != 'closed'"),
+        postgresql_where=sa.text("state != 'closed'"),
+    )
     op.create_table(
         "agent_status",
         sa.Column("user_id", sa.String(length=40), nullable=False),
@@ -42,7 +49,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("team_assignment")
     op.drop_table("agent_status")
-    op.drop_index("ix_conversations_state_team", "conversations")
+    op.drop_index("ix_conversations_live_team", "conversations")
     op.drop_index("ix_conversations_contact", "conversations")
     op.drop_index("ix_conversations_assignee", "conversations")
     with op.batch_alter_table("conversations") as batch:
