@@ -97,7 +97,7 @@ def test_csat_question_fits_whatsapp_limits_in_both_scales() -> None:
     assert all(len(b["reply"]["title"]) <= 20 for b in buttons)
     five = CsatPolicy(True, scale="five").body(1042)
     rows = five["action"]["sections"][0]["rows"]  # type: ignore[index]
-    assert five["type"] == "list" and [r["id"] for r in rows][0] == "csat:1042:5" and len(rows) == 5
+    assert five["type"] == "list" and rows[0]["id"] == "csat:1042:5" and len(rows) == 5
     assert all(len(r["title"]) <= 24 for r in rows)
 
 
