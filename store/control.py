@@ -171,7 +171,14 @@ class Control:
                     await conn.execute(
                         update(conversations)
                         .where(conversations.c.id == view.id)
-                        .values(state=state, closed_at=None, closed_by=None, close_reason=None)
+                        .values(
+                            state=state,
+                            closed_at=None,
+                            closed_by=None,
+                            close_reason=None,
+                            # the holder's clock for return_after_minutes starts again at the reopen
+                            assigned_at=self.clock() if view.assignee else None,
+                        )
                     )
                     await events.append(conn, [self._event(view, EventType.CONVERSATION_REOPENED, user, {})])
                     await self._card(conn, view)
