@@ -26,9 +26,6 @@ ACTION_CLOSE: Final = "conv_close"
 ACTION_REOPEN: Final = "conv_reopen"
 ACTION_TEMPLATE: Final = "conv_template"
 ACTION_CANNED: Final = "conv_canned"
-CANNED_MODAL_CALLBACK_ID: Final = "conv_canned_modal"
-CANNED_BLOCK: Final = "canned_reply"
-CANNED_ACTION: Final = "canned"
 TEMPLATE_MODAL_CALLBACK_ID: Final = "conv_template_modal"
 TEMPLATE_NAME_BLOCK: Final = "template_name"
 TEMPLATE_PARAMS_BLOCK: Final = "template_params"
@@ -145,46 +142,6 @@ def template_modal(ref: int, private_metadata: str) -> dict[str, Any]:
         "submit": _plain("Send"),
         "close": _plain("Cancel"),
         "blocks": [name, params],
-    }
-
-
-def canned_modal(ref: int, replies: list[tuple[str, str, str]], private_metadata: str) -> dict[str, Any]:
-    """The ``views.open`` view to pick one of ``replies`` (``(id, title, text)``) for conversation ``ref``."""
-    if not replies:
-        raise ValueError("canned_modal needs at least one canned reply")
-    options = [
-        {
-            "text": _plain(_clip(title, OPTION_TEXT_MAX)),
-            "value": reply_id[:OPTION_VALUE_MAX],
-            "description": _plain(_clip(" ".join(text.split()), OPTION_TEXT_MAX)),
-        }
-        for reply_id, title, text in replies[:SELECT_OPTIONS_MAX]
-    ]
-    return {
-        "type": "modal",
-        "callback_id": CANNED_MODAL_CALLBACK_ID,
-        "private_metadata": private_metadata,
-        "title": _plain(_clip(f"Reply to #{ref}", VIEW_TITLE_MAX)),
-        "submit": _plain("Send"),
-        "close": _plain("Cancel"),
-        "blocks": [
-            _mrkdwn_section(
-                "canned_intro",
-                f"Send a canned reply to the customer of *#{ref}*, stamped with your name. "
-                "Sending makes you its holder if nobody holds it.",
-            ),
-            {
-                "type": "input",
-                "block_id": CANNED_BLOCK,
-                "label": _plain("Canned reply"),
-                "element": {
-                    "type": "static_select",
-                    "action_id": CANNED_ACTION,
-                    "placeholder": _plain("Choose a reply"),
-                    "options": options,
-                },
-            },
-        ],
     }
 
 

@@ -28,9 +28,6 @@ from bot.cards import (
     ACTION_REOPEN,
     ACTION_TEMPLATE,
     ACTION_TRANSFER,
-    CANNED_ACTION,
-    CANNED_BLOCK,
-    CANNED_MODAL_CALLBACK_ID,
     TEMPLATE_MODAL_CALLBACK_ID,
     TEMPLATE_NAME_BLOCK,
     TEMPLATE_PARAMS_BLOCK,
@@ -41,11 +38,11 @@ from bot.cards import (
     TRANSFER_REASON_BLOCK,
     TRANSFER_TEAM_ACTION,
     TRANSFER_TEAM_BLOCK,
-    canned_modal,
     template_modal,
     transfer_modal,
 )
 from bot.events import classify
+from bot.modals import CANNED_ACTION, CANNED_BLOCK, CANNED_MODAL_CALLBACK_ID, canned_modal
 from bridge.domain import parse_ref
 from bridge.errors import InvalidInput
 from bridge.outbound import ThreadEvent

@@ -24,9 +24,10 @@ from bridge.assignment import AssignmentDecision, choose, unanswered_for
 from bridge.config import Team, TrazaConfig
 from bridge.domain import ConversationState, ConversationView, EventType
 from store import events, jobs
+from store.away import manually_away
 from store.conversations import load_view
 from store.events import NewEvent
-from store.tables import agent_status, conversations, team_assignment
+from store.tables import conversations, team_assignment
 from store.upsert import insert_ignore
 
 ASSIGN_JOB = "auto_assign"
@@ -36,16 +37,6 @@ SWEEP_LIMIT = 200
 def candidates_of(team: Team) -> list[str]:
     """Who takes turns: the team's members, or its leads when it lists no members."""
     return sorted(team.members or team.leads)
-
-
-async def manually_away(conn: AsyncConnection, users: Iterable[str]) -> set[str]:
-    wanted = list(users)
-    if not wanted:
-        return set()
-    rows = await conn.execute(
-        select(agent_status.c.user_id).where(agent_status.c.user_id.in_(wanted), agent_status.c.away)
-    )
-    return {str(r.user_id) for r in rows}
 
 
 async def loads_of(conn: AsyncConnection, users: Iterable[str]) -> dict[str, int]:
@@ -164,7 +155,8 @@ async def _event(
 
 async def _card_and_notice(conn: AsyncConnection, view: ConversationView, now: datetime, text: str) -> None:
     queue = f"conv:{view.id}"
-    if view.slack_thread_ts and not await jobs.pending_kinds(conn, queue, "update_card"):
+    # Even before the card is recorded: a refresh queued behind its post_card job sees the change.
+    if not await jobs.pending_kinds(conn, queue, "update_card"):
         await jobs.enqueue(
             conn, queue, "update_card", {"conversation_id": view.id}, now, slack_channel=view.slack_channel
         )
@@ -297,23 +289,3 @@ async def queue_waiting(engine: AsyncEngine, config: TrazaConfig, now: datetime)
             for conversation_id in list(waiting):
                 queued += await queue_assignment(conn, config, int(conversation_id), team.id, now, "sweep")
     return queued
-
-
-async def set_away(engine: AsyncEngine, config: TrazaConfig, user: str, away: bool, now: datetime) -> str:
-    """``/traza away`` and ``/traza back``: automatic assignment passes over (or includes) ``user``."""
-    async with engine.begin() as conn:
-        was = bool(await conn.scalar(select(agent_status.c.away).where(agent_status.c.user_id == user)))
-        if not await insert_ignore(conn, agent_status, {"user_id": user, "away": away, "since": now}):
-            await conn.execute(
-                update(agent_status).where(agent_status.c.user_id == user).values(away=away, since=now)
-            )
-        if was != away:
-            kind = EventType.AGENT_WENT_AWAY if away else EventType.AGENT_CAME_BACK
-            await events.append(conn, [NewEvent(kind, now, actor=user, payload={"user": user})])
-    teams = [t.name for t in config.teams if t.assignment.automatic and user in candidates_of(t)]
-    where = f" ({', '.join(teams)})" if teams else " (none of your teams assigns automatically)"
-    if away:
-        return (
-            "You are away: automatic assignment passes you over" + where + ". `/traza back` when you return."
-        )
-    return "Welcome back: automatic assignment includes you again" + where + "."

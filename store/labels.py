@@ -62,7 +62,8 @@ async def tag(
             [NewEvent(EventType.LABELS_CHANGED, now, view.id, view.ref, user, view.team_id, payload=payload)],
         )
         queue = f"conv:{view.id}"
-        if view.slack_thread_ts and not await jobs.pending_kinds(conn, queue, "update_card"):
+        # Even before the card is recorded: a refresh queued behind its post_card job sees the change.
+        if not await jobs.pending_kinds(conn, queue, "update_card"):
             await jobs.enqueue(
                 conn,
                 queue,

@@ -17,7 +17,8 @@ from bridge.contacts import normalize_phone, phone_variants
 from bridge.control import visible_teams
 from bridge.domain import ConversationState, parse_ref
 from bridge.errors import InvalidInput
-from store import assignment, labels, search
+from store import labels, search
+from store.away import set_away as record_away
 from store.canned import send_canned
 from store.control import Control
 from store.tables import contacts, conversations
@@ -173,7 +174,7 @@ class Desk:
         return await labels.tag(self.engine, self.config, self.clock, ref, user, changes)
 
     async def set_away(self, user: str, away: bool) -> str:
-        return await assignment.set_away(self.engine, self.config, user, away, self.clock())
+        return await record_away(self.engine, self.config, user, away, self.clock())
 
     async def send_canned(self, ref: int, user: str, canned_id: str) -> str:
         return await send_canned(self.engine, self.config, self.clock, ref, user, canned_id)

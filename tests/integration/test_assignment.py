@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.config import TrazaConfig, load_config
-from store import assignment
+from store import assignment, away
 from store.tables import business_numbers, contacts, conversations, events, jobs
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -145,7 +145,7 @@ async def test_least_loaded_never_exceeds_capacity_and_the_rest_wait(engine: Asy
 
 async def test_away_agents_are_skipped_by_command_and_by_presence(engine: AsyncEngine) -> None:
     config = config_with(mode="round_robin")
-    answer = await assignment.set_away(engine, config, "U0AGENT002", True, T0)
+    answer = await away.set_away(engine, config, "U0AGENT002", True, T0)
     assert "away" in answer and "Soporte" in answer
     ids = await open_conversations(engine, 30)
     for conv in ids:
@@ -156,7 +156,7 @@ async def test_away_agents_are_skipped_by_command_and_by_presence(engine: AsyncE
     assert set(counts) == {"U0AGENT001", "U0AGENT003"} and counts["U0AGENT001"] == 15
     decision = (await event_payloads(engine, "ConversationAssigned"))[0]
     assert decision["away"] == ["U0AGENT002", "U0AGENT004"]
-    await assignment.set_away(engine, config, "U0AGENT002", False, T0)
+    await away.set_away(engine, config, "U0AGENT002", False, T0)
     assert [e["user"] for e in await event_payloads(engine, "AgentCameBack")] == ["U0AGENT002"]
     assert len(await event_payloads(engine, "AgentWentAway")) == 1
 

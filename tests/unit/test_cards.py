@@ -327,7 +327,7 @@ def test_card_without_labels_or_history_has_no_extra_block() -> None:
 
 
 def test_canned_modal_offers_each_reply_with_a_preview() -> None:
-    from bot.cards import canned_modal
+    from bot.modals import canned_modal
 
     modal = canned_modal(1042, [("hours", "Opening hours", "We open 9-18\nMon-Fri " + "x" * 200)], "{}")
     View(**modal).validate_json()
