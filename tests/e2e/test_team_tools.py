@@ -30,12 +30,15 @@ CANNED = [
 
 @contextlib.asynccontextmanager
 async def traza_with(
-    env: dict[str, str], fakes: tuple[FakeSlack, FakeGraph], **soporte: Any
+    env: dict[str, str],
+    fakes: tuple[FakeSlack, FakeGraph],
+    other_teams: dict[str, dict[str, Any]] | None = None,
+    **soporte: Any,
 ) -> AsyncIterator[Harness]:
     """The test app with the ``soporte`` team changed by ``soporte`` (and top-level canned replies)."""
     data = yaml.safe_load(CONFIG_PATH.read_text())
-    team = next(t for t in data["teams"] if t["id"] == "soporte")
-    team.update(soporte)
+    for team in data["teams"]:
+        team.update(soporte if team["id"] == "soporte" else (other_teams or {}).get(team["id"], {}))
     data["canned"] = CANNED
     env = {**env, "TRAZA_API_TOKEN": TOKEN}
     async with running_traza(env, config=load_config(data)) as client:
@@ -93,6 +96,23 @@ async def open_conversation_in(traza: Harness, wa_id: str, index: int) -> tuple[
     card = traza.slack.message(SOPORTE, thread)
     assert card is not None
     return int(card["metadata"]["event_payload"]["ref"]), thread
+
+
+async def test_a_conversation_transferred_to_a_round_robin_team_is_assigned_there(
+    traza_env: dict[str, str], fakes: tuple[FakeSlack, FakeGraph]
+) -> None:
+    ventas = {"assignment": {"mode": "round_robin"}}
+    async with traza_with(traza_env, fakes, other_teams={"ventas": ventas}) as traza:
+        ref, _ = await open_conversation(traza, "5491100000508")
+        assert "Transferred" in await slash(traza, "/transfer", f"{ref} ventas", LEAD)
+        new_thread = await traza.thread_of("C0VENTAS01")
+        await eventually(
+            lambda: "<@U0AGENT001>" in json.dumps(traza.slack.message("C0VENTAS01", new_thread)),
+            what="first ventas member holds it",
+        )
+        timeline = await api(traza, f"/api/conversations/{ref}/timeline")
+        [decision] = [e["payload"] for e in timeline["items"] if e["type"] == "ConversationAssigned"]
+        assert decision["why"] == "transferred" and decision["candidates"] == ["U0AGENT001", "U0AGENT002"]
 
 
 async def test_unanswered_conversation_returns_to_the_queue_with_a_notice(
