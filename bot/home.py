@@ -23,7 +23,9 @@ def _line(view: ConversationView, now: datetime) -> str:
     return f"• {ref} · {who}{wait}{window}"
 
 
-def home_view(held: list[ConversationView], waiting: list[ConversationView], now: datetime) -> dict[str, Any]:
+def home_view(
+    held: list[ConversationView], waiting: list[ConversationView], now: datetime, *, away: bool = False
+) -> dict[str, Any]:
     def section(title: str, views: list[ConversationView], empty: str) -> list[dict[str, Any]]:
         text = "\n".join(_line(v, now) for v in views) if views else f"_{empty}_"
         return [
@@ -31,7 +33,12 @@ def home_view(held: list[ConversationView], waiting: list[ConversationView], now
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
         ]
 
+    status: list[dict[str, Any]] = []
+    if away:
+        note = ":zzz: You are *away*: automatic assignment passes you over. `/traza back` when you return."
+        status = [{"type": "section", "text": {"type": "mrkdwn", "text": note}}]
     blocks = [
+        *status,
         *section(f"Your conversations ({len(held)})", held, "You hold no open conversation."),
         {"type": "divider"},
         *section(f"Waiting in your teams ({len(waiting)})", waiting, "Nobody is waiting. 🎉"),

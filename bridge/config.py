@@ -4,6 +4,10 @@
 ``TrazaConfig`` or raises ``ConfigError`` whose lines each name the offending key path, for example
 ``teams[1].slack_channel: required``. Unknown keys are tolerated (more are welcome) but reported by
 ``ConfigError`` only when they look like typos of known ones is not attempted: they are simply ignored.
+
+Issue 5 keys are parsed by the modules that own their meaning, with the same key paths:
+``teams[].assignment`` (``bridge.assignment``), ``canned`` and ``csat`` at the top level or per team
+(``bridge.teamtools``).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from bridge.domain import EventType
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
+from store.away import manually_away
 from store.coordination import Coordinator
 from store.events import NewEvent
 from store.ingest import ingest_pending
@@ -331,7 +332,9 @@ class Worker:
             case "publish_home":
                 async with self.engine.connect() as conn:
                     held, waiting = await agent_queue(conn, self.config, job.payload["user"])
-                await self.desk.publish_home(job.payload["user"], home_view(held, waiting, self.clock()))
+                    away = bool(await manually_away(conn, [job.payload["user"]]))
+                view = home_view(held, waiting, self.clock(), away=away)
+                await self.desk.publish_home(job.payload["user"], view)
                 await ledger.done()
             case "list_templates":
                 await deliver.list_templates(

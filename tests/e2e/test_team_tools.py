@@ -256,3 +256,13 @@ async def test_the_card_links_the_customers_earlier_conversations(
 async def test_away_and_back_are_answered_for_a_manual_team(traza: Harness, verb: str) -> None:
     answer = await slash(traza, "/traza", verb, ANA)
     assert "none of your teams assigns automatically" in answer
+
+
+async def test_app_home_tells_an_away_agent_how_to_come_back(traza: Harness) -> None:
+    from tests import slack_payloads as sp
+
+    await slash(traza, "/traza", "away", ANA)
+    event = {"type": "app_home_opened", "user": ANA, "channel": "D0HOME", "tab": "home", "event_ts": "1.2"}
+    assert (await traza.slack_event(sp.envelope(event))).status_code == 200
+    published = await eventually(lambda: traza.slack.calls_to("views.publish"), what="home published")
+    assert "You are *away*" in json.dumps(published[0].args["view"])
