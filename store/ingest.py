@@ -38,7 +38,7 @@ from bridge.inbound import (
 )
 from bridge.routing import route
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
-from store import events, jobs
+from store import assignment, csat, events, jobs
 from store.events import NewEvent
 from store.tables import business_numbers, contacts, conversations, message_links, webhook_inbox
 
@@ -199,6 +199,11 @@ class Ingest:
                     self.now,
                     slack_channel=channel,
                 )
+        for event in self.new_events:
+            if event.type is EventType.CONVERSATION_ROUTED and event.conversation_id and event.team_id:
+                await assignment.queue_assignment(
+                    self.conn, self.config, event.conversation_id, event.team_id, self.now, "opened"
+                )
         await events.append(self.conn, self.new_events)
 
     async def message(self, msg: InboundMessage) -> None:
@@ -210,6 +215,8 @@ class Ingest:
             return
         await self._business_number(msg.phone_number_id, msg.display_phone_number)
         contact_id = await self._contact(msg.sender, msg.body)
+        if await csat.record_answer(self.conn, self.config, self.now, msg, contact_id, self.new_events):
+            return  # a CSAT answer belongs to the conversation it rates, never opens a new one
         conv = await self._open_conversation(contact_id, msg)
         kind = body_kind(msg.body)
         text = plain_text(msg.body)
