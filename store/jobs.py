@@ -137,11 +137,16 @@ async def claim_many(engine: AsyncEngine, wanted: list[Job], holder: str, now: d
 async def renew(engine: AsyncEngine, job_ids: list[int], holder: str, now: datetime) -> None:
     if not job_ids:
         return
+    # A job being finished right now holds its row lock (and may wait for the event chain):
+    # skip it rather than wait, or renewing many rows at once could close a lock cycle.
+    free = (
+        select(jobs.c.id)
+        .where(jobs.c.id.in_(job_ids), jobs.c.locked_by == holder)
+        .with_for_update(skip_locked=True)
+    )
     async with engine.begin() as conn:
         await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(job_ids), jobs.c.locked_by == holder)
-            .values(locked_until=now + LEASE)
+            update(jobs).where(jobs.c.id.in_(free.scalar_subquery())).values(locked_until=now + LEASE)
         )
 
 
