@@ -128,13 +128,25 @@ async def _apply(
 ) -> None:
     async with engine.begin() as conn:
         ingest = Ingest(conn, config, clock())
-        for inbox_id, parsed, error in items:
-            done = await conn.execute(
+        readable = [inbox_id for inbox_id, _parsed, error in items if error is None]
+        mine: set[int] = set()
+        if readable:  # one statement marks the batch; rows another ingester took are not returned
+            result = await conn.execute(
                 update(webhook_inbox)
-                .where(webhook_inbox.c.id == inbox_id, webhook_inbox.c.processed_at.is_(None))
-                .values(processed_at=clock(), error=error)
+                .where(webhook_inbox.c.id.in_(readable), webhook_inbox.c.processed_at.is_(None))
+                .values(processed_at=clock())
+                .returning(webhook_inbox.c.id)
             )
-            if done.rowcount == 1:  # else another ingester got here first
+            mine = set(result.scalars().all())
+        await ingest.known_messages([m.wa_message_id for _, p, _ in items for m in p.messages])
+        for inbox_id, parsed, error in items:
+            if error is not None:
+                await conn.execute(
+                    update(webhook_inbox)
+                    .where(webhook_inbox.c.id == inbox_id, webhook_inbox.c.processed_at.is_(None))
+                    .values(processed_at=clock(), error=error)
+                )
+            elif inbox_id in mine:
                 await ingest.apply(parsed)
         await ingest.flush()
 
@@ -154,6 +166,8 @@ class Ingest:
         self.conn, self.config, self.now = conn, config, now
         self.new_events: list[NewEvent] = []
         self.card_updates: set[int] = set()
+        self.numbers_seen: dict[str, str] = {}
+        self.seen: set[str] = set()  # wamids already linked, or linked earlier in this transaction
 
     async def apply(self, parsed: ParsedWebhook) -> None:
         for message in parsed.messages:
@@ -201,13 +215,19 @@ class Ingest:
                 )
         await events.append(self.conn, self.new_events)
 
+    async def known_messages(self, wamids: list[str]) -> None:
+        """Learn in one query which of a batch's messages are already linked (redeliveries)."""
+        if wamids:
+            rows = await self.conn.execute(
+                select(message_links.c.wa_message_id).where(message_links.c.wa_message_id.in_(wamids))
+            )
+            self.seen.update(str(w) for w in rows.scalars())
+
     async def message(self, msg: InboundMessage) -> None:
-        seen = await self.conn.scalar(
-            select(message_links.c.id).where(message_links.c.wa_message_id == msg.wa_message_id)
-        )
-        if seen is not None:
+        if msg.wa_message_id in self.seen:
             log.info("duplicate message %s ignored", msg.wa_message_id)
             return
+        self.seen.add(msg.wa_message_id)
         await self._business_number(msg.phone_number_id, msg.display_phone_number)
         contact_id = await self._contact(msg.sender, msg.body)
         conv = await self._open_conversation(contact_id, msg)
@@ -260,6 +280,9 @@ class Ingest:
         )
 
     async def _business_number(self, phone_number_id: str, display: str) -> None:
+        if self.numbers_seen.get(phone_number_id) == display:
+            return  # already written in this transaction
+        self.numbers_seen[phone_number_id] = display
         row = (
             await self.conn.execute(
                 select(business_numbers).where(business_numbers.c.phone_number_id == phone_number_id)

@@ -205,52 +205,8 @@ class JobLedger:
             await jobs.finish(conn, self.job_id)
 
     async def queued_inbound(self, limit: int) -> list[InboundToMirror]:
-        """The run of not-yet-started mirror jobs right behind this job in its queue."""
-        own = select(jobs_table.c.queue_key).where(jobs_table.c.id == self.job_id).scalar_subquery()
-        async with self.engine.connect() as conn:
-            rows = (
-                await conn.execute(
-                    select(
-                        jobs_table.c.id,
-                        jobs_table.c.kind,
-                        jobs_table.c.payload,
-                        jobs_table.c.attempts,
-                        jobs_table.c.locked_by,
-                    )
-                    .where(jobs_table.c.queue_key == own, jobs_table.c.id > self.job_id)
-                    .order_by(jobs_table.c.id)
-                    .limit(limit)
-                )
-            ).all()
-            run: dict[int, int] = {}
-            for row in rows:
-                if row.kind != "mirror_inbound" or row.attempts or row.locked_by:
-                    break
-                run[int(json.loads(row.payload)["link_id"])] = int(row.id)
-            if not run:
-                return []
-            self._followers = run
-            return await self._inbound_many(conn, list(run))
-
-    async def _inbound_many(self, conn: AsyncConnection, link_ids: list[int]) -> list[InboundToMirror]:
-        links = (
-            (await conn.execute(select(message_links).where(message_links.c.id.in_(link_ids))))
-            .mappings()
-            .all()
-        )
-        by_id = {int(link["id"]): link for link in links}
-        views: dict[int, ConversationView] = {}
-        out = []
-        for link_id in link_ids:
-            link = by_id[link_id]
-            conversation_id = int(link["conversation_id"])
-            if conversation_id not in views:
-                views[conversation_id] = await load_view(conn, self.config, conversation_id)
-            message = codec.decode(json.loads(link["payload"]))
-            assert isinstance(message, InboundMessage)
-            # A message pointing at another one is never coalesced, so its target is not looked up.
-            out.append(InboundToMirror(link_id, views[conversation_id], message, None, link["slack_ts"]))
-        return out
+        self._followers, items = await mirrored.queued_behind(self.engine, self.config, self.job_id, limit)
+        return items
 
     async def coalesced_group(self) -> list[int] | None:
         # The payload was read when the job was claimed, after any earlier attempt wrote it.

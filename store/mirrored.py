@@ -1,4 +1,5 @@
-"""Recording Slack posts of customer messages, many jobs per transaction (group commit).
+"""Mirrored customer messages: recording their Slack posts many jobs per transaction (group commit)
+and finding the messages queued behind one (what a coalesced post may carry).
 
 A mirror job's outcome (the post's ts on every message link it carried, one
 ``customer_message_mirrored`` event each, and the deletion of its jobs) must commit in one
@@ -12,6 +13,7 @@ commit leaves its job queued, and the retry finds the post by its Slack metadata
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +21,13 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bridge.domain import EventType
+from bridge import codec
+from bridge.config import TrazaConfig
+from bridge.domain import ConversationView, EventType
+from bridge.inbound import InboundMessage
+from bridge.ports import InboundToMirror
 from store import events
+from store.conversations import load_view
 from store.events import NewEvent
 from store.tables import conversations, jobs, message_links
 
@@ -85,6 +92,48 @@ async def write(conn: AsyncConnection, posts: list[Mirrored], now: datetime) -> 
                 )
             )
     await events.append(conn, new_events)
+
+
+async def queued_behind(
+    engine: AsyncEngine, config: TrazaConfig, job_id: int, limit: int
+) -> tuple[dict[int, int], list[InboundToMirror]]:
+    """The run of not-yet-started mirror jobs right behind ``job_id`` in its queue, as
+    ``{link id: job id}`` and the messages to mirror (candidates for one coalesced post)."""
+    own = select(jobs.c.queue_key).where(jobs.c.id == job_id).scalar_subquery()
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(jobs.c.id, jobs.c.kind, jobs.c.payload, jobs.c.attempts, jobs.c.locked_by)
+                .where(jobs.c.queue_key == own, jobs.c.id > job_id)
+                .order_by(jobs.c.id)
+                .limit(limit)
+            )
+        ).all()
+        run: dict[int, int] = {}
+        for row in rows:
+            if row.kind != "mirror_inbound" or row.attempts or row.locked_by:
+                break
+            run[int(json.loads(row.payload)["link_id"])] = int(row.id)
+        if not run:
+            return {}, []
+        links = (
+            (await conn.execute(select(message_links).where(message_links.c.id.in_(list(run)))))
+            .mappings()
+            .all()
+        )
+        by_id = {int(link["id"]): link for link in links}
+        views: dict[int, ConversationView] = {}
+        items = []
+        for link_id in run:
+            link = by_id[link_id]
+            conversation_id = int(link["conversation_id"])
+            if conversation_id not in views:
+                views[conversation_id] = await load_view(conn, config, conversation_id)
+            message = codec.decode(json.loads(link["payload"]))
+            assert isinstance(message, InboundMessage)
+            # A message pointing at another one is never coalesced, so its target is not looked up.
+            items.append(InboundToMirror(link_id, views[conversation_id], message, None, link["slack_ts"]))
+    return run, items
 
 
 class MirroredBatch:
