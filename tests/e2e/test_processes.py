@@ -20,7 +20,8 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from tests import slack_payloads as sp
-from tests.e2e.test_crash import free_port, post, texts_in_threads
+from tests.e2e.test_coalescing import parts
+from tests.e2e.test_crash import free_port, post
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
 from tests.harness import SIGNING_SECRET, env_for
@@ -79,14 +80,15 @@ def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
             process.kill()
 
 
+@pytest.mark.parametrize("pace", ["0", "4"], ids=["pace-lifted", "paced-and-coalescing"])
 def test_two_servers_and_three_workers_survive_a_killed_worker_exactly_once_and_in_order(
-    pg_url: str, redis_url: str, fakes: tuple[FakeSlack, FakeGraph], tmp_path: Path
+    pace: str, pg_url: str, redis_url: str, fakes: tuple[FakeSlack, FakeGraph], tmp_path: Path
 ) -> None:
     slack, graph = fakes
     slack.delay("chat.postMessage", 0.02)  # keep work in flight when the kill lands
     graph.delay("send", 0.02)
     slack.set_user(AGENT, display_name="Lucía")
-    base = env_for(pg_url, slack, graph, TRAZA_REDIS_URL=redis_url)
+    base = env_for(pg_url, slack, graph, TRAZA_REDIS_URL=redis_url, TRAZA_SLACK_PACE=pace)
     ports = [str(free_port()), str(free_port())]
     log = tmp_path / "traza.log"
     processes: list[subprocess.Popen[bytes]] = []
@@ -117,7 +119,7 @@ def test_two_servers_and_three_workers_survive_a_killed_worker_exactly_once_and_
                 workers[0].wait(10)
         expected = {f"c{c}-m{n:02d}" for c, n in messages}
         assert wait_until(
-            lambda: expected <= {t for ts in texts_in_threads(slack, CHANNEL).values() for t in ts}, 90
+            lambda: expected <= {t for ts in texts_in_threads(slack, CHANNEL).values() for t in ts}, 120
         ), f"customer messages missing: {log.read_text()[-3000:]}"
         threads = texts_in_threads(slack, CHANNEL)
 
@@ -157,6 +159,14 @@ def test_two_servers_and_three_workers_survive_a_killed_worker_exactly_once_and_
     for texts in by_customer.values():
         assert texts == sorted(texts), f"replies in order per conversation: {texts}"
         assert len({t.split("-")[0] for t in texts}) == 1, "each reply went to its own customer"
+
+
+def texts_in_threads(slack: FakeSlack, channel: str) -> dict[str, list[str]]:
+    """Per card, the customer messages its thread carries (a coalesced post counts each part)."""
+    return {
+        card["ts"]: [p for m in slack.thread(channel, card["ts"]) for p in parts(m)]
+        for card in slack.messages_in(channel)
+    }
 
 
 def _healthy(port: str) -> bool:
