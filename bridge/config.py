@@ -59,6 +59,8 @@ class TrazaConfig:
     admins: frozenset[SlackUserId] = frozenset()
     reopen_grace_minutes: int = 0
     """A customer writing within this many minutes of a close reopens it instead of a new conversation."""
+    message_bodies_days: int | None = None
+    """``retention.message_bodies_days``: message bodies older than this are erased; ``None`` keeps them."""
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -148,11 +150,30 @@ def load_config(data: object) -> TrazaConfig:
         stamp = DEFAULT_STAMP
     check.stamp(stamp, "stamp")
     admins = check.users(data, "admins", "(top level)") if "admins" in data else frozenset()
+    bodies_days = _retention(data.get("retention"), check)
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
     grace_minutes = int(routing.get("reopen_grace_minutes", 0) or 0) if isinstance(routing, Mapping) else 0
-    return TrazaConfig(tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins, grace_minutes)
+    return TrazaConfig(
+        tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins, grace_minutes, bodies_days
+    )
+
+
+def _retention(raw: object, check: _Checker) -> int | None:
+    """``retention: {message_bodies_days: N}``; absent (or N null) keeps bodies forever."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        check.fail("retention", "must be a mapping like {message_bodies_days: 365}")
+        return None
+    days = raw.get("message_bodies_days")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        check.fail("retention.message_bodies_days", f"must be a whole number of days ≥ 1, got {days!r}")
+        return None
+    return days
 
 
 def _teams(raw: object, check: _Checker) -> list[Team]:

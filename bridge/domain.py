@@ -114,6 +114,8 @@ class EventType(enum.StrEnum):
     COMMAND_REFUSED = "CommandRefused"
     WEBHOOK_ERROR_RECEIVED = "WebhookErrorReceived"
     UPDATE_SKIPPED = "UpdateSkipped"
+    MESSAGE_BODIES_ERASED = "MessageBodiesErased"
+    CUSTOMER_DATA_ERASED = "CustomerDataErased"
 
 
 @dataclass(frozen=True, slots=True)

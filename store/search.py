@@ -1,12 +1,13 @@
 """Read-side look-ups for Slack commands and the API: message search, contact history, timelines.
 
-``search_messages`` is full-text search over message bodies, backed by migration 0002: on
-PostgreSQL a GIN index on ``to_tsvector('simple', traza_fold(coalesce(body, '')))`` (the query
-repeats that expression verbatim, with literals rather than bound parameters, so the planner can
-match it); on SQLite the FTS5 table ``message_search``. Both fold accents and case, so
-"cotizacion" finds "cotización". The user's words only ever travel as bound parameters: PostgreSQL
-gets them through ``plainto_tsquery`` (every word ANDed, operators ignored), SQLite as a MATCH
-expression of double-quoted phrases, one per whitespace-separated word.
+``search_messages`` is full-text search over message bodies: on PostgreSQL the stored generated
+column ``message_links.body_tsv`` = ``to_tsvector('simple', traza_fold(coalesce(body, '')))`` with
+its GIN index (migration 0004; ranking reads the stored vector instead of re-parsing each matching
+body, which made a common word cost a second over a million messages); on SQLite the FTS5 table
+``message_search`` (migration 0002). An erased body is NULL, so neither index finds it any more.
+Both fold accents and case, so "cotizacion" finds "cotización". The user's words only ever travel
+as bound parameters: PostgreSQL gets them through ``plainto_tsquery`` (every word ANDed, operators
+ignored), SQLite as a MATCH expression of double-quoted phrases, one per whitespace-separated word.
 
 ``contact_history`` and ``history_for_ref`` list a customer's conversations across teams and
 business numbers; ``timeline`` turns a conversation's events into short human lines.
@@ -34,9 +35,8 @@ _WORDISH = re.compile(r"[^\W_]")
 
 # The SQLite FTS5 table of migration 0002 (kept out of the schema metadata: it is not a real table).
 message_search = Table("message_search", MetaData(), Column("rowid", Integer), Column("body", Text))
-_PG_DOCUMENT: ColumnElement[Any] = literal_column(
-    "to_tsvector('simple'::regconfig, traza_fold(coalesce(message_links.body, '')))"
-)
+# Not in the table metadata: the column exists on PostgreSQL only (SQLite searches through FTS5).
+_PG_DOCUMENT: ColumnElement[Any] = literal_column("message_links.body_tsv")
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,7 @@ async def timeline(conn: AsyncConnection, ref: int, limit: int = 50) -> list[Tim
 def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
     """A short line for one event: the message text for messages, who/where for state changes."""
     payload = _load(payload_json)
-    text = _clip(payload.get("text"))
+    text = "[erased]" if isinstance(payload.get("erased"), dict) else _clip(payload.get("text"))
     who = f"<@{actor}>" if actor else "someone"
     match event_type:
         case "CustomerMessageReceived":

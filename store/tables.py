@@ -78,6 +78,13 @@ Index(
     sqlite_where=text("processed_at IS NULL"),
     postgresql_where=text("processed_at IS NULL"),
 )
+# Retention deletes processed raw webhooks by age (migration 0004).
+Index(
+    "ix_webhook_inbox_processed",
+    webhook_inbox.c.received_at,
+    sqlite_where=text("processed_at IS NOT NULL"),
+    postgresql_where=text("processed_at IS NOT NULL"),
+)
 
 teams = Table(
     "teams",
@@ -166,8 +173,16 @@ message_links = Table(
     Column("error_text", Text),
     Column("sent_at", Ts, nullable=False),
     Column("created_at", Ts, nullable=False),
+    Column("erased_at", Ts),
 )
 Index("ix_message_links_slack", message_links.c.slack_channel, message_links.c.slack_ts)
+# Retention's work list: links whose body is not erased yet, oldest first (migration 0004).
+Index(
+    "ix_message_links_unerased",
+    message_links.c.sent_at,
+    sqlite_where=text("erased_at IS NULL"),
+    postgresql_where=text("erased_at IS NULL"),
+)
 
 events = Table(
     "events",
@@ -184,6 +199,26 @@ events = Table(
     Column("content_hash", String(64), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    # The seq of the erasure event that replaced this event's payload with a tombstone (store/erasure.py).
+    Column("erased_by", Id),
+)
+# Event types whose payload carries a message body (text, captions, file names, template params).
+BODY_EVENT_TYPES = (
+    "CustomerMessageReceived",
+    "ReplyReceived",
+    "ReplyRefused",
+    "NoteAdded",
+    "ReplyEditAttempted",
+    "ReplyDeleteAttempted",
+)
+_ERASABLE = "erased_by IS NULL AND type IN (" + ", ".join(f"'{t}'" for t in BODY_EVENT_TYPES) + ")"
+# Metrics read events by type and time; retention reads the bodies not erased yet by time (0004).
+Index("ix_events_type_occurred", events.c.type, events.c.occurred_at)
+Index(
+    "ix_events_erasable",
+    events.c.occurred_at,
+    sqlite_where=text(_ERASABLE),
+    postgresql_where=text(_ERASABLE),
 )
 
 event_chain_head = Table(
