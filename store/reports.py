@@ -4,6 +4,13 @@ Plain SQLAlchemy Core that runs unchanged on SQLite and PostgreSQL. Metrics are 
 event log only (the backlog too, by replaying state events up to ``until``) and percentiles in Python,
 so both databases give the same numbers. ``docs/metrics.md`` is the published definition of each one.
 Pages are keyset-paginated: a cursor is the last key of the previous page, never an offset.
+
+Metrics scale with the period, not the history (bench/search_metrics.py: a million messages): the
+events of ``[since, until)`` are read through ``ix_events_type_occurred`` (customer messages only
+counted, in SQL); state events before ``since`` are replayed only for the conversations that can
+still matter — those whose last state event before ``since`` is not a close (one aggregate over
+the covering index) and those with state events in the period. The rest ended closed before the
+period and change nothing, so the numbers equal a full replay's (tests/unit/test_reports.py).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.contacts import display_phone
@@ -101,8 +108,10 @@ async def conversation_detail(conn: AsyncConnection, ref: int) -> dict[str, Any]
     return detail
 
 
-def _decode(payload: str) -> dict[str, Any] | None:
-    """An event's payload; ``None`` when its body was erased (retention) or is not a JSON object."""
+def _decode(payload: str | None) -> dict[str, Any] | None:
+    """An event's payload; ``None`` when it is missing or not a JSON object."""
+    if payload is None:
+        return None
     try:
         value = json.loads(payload)
     except ValueError:
@@ -168,10 +177,16 @@ class _Tally:
         return self.team is None or team == self.team
 
     def count(self, row: Row, name: str) -> None:
-        if self.mine(row["team_id"]):
-            self.counts[name] += 1
-        if row["team_id"] is not None:
-            self.per_team.setdefault(row["team_id"], Counter())[name] += 1
+        self.add(row["team_id"], name, int(row.get("n", 1)))
+
+    def add(self, team: str | None, name: str, n: int) -> None:
+        if self.mine(team):
+            self.counts[name] += n
+        if team is not None:
+            self.per_team.setdefault(team, Counter())[name] += n
+
+
+_NO_PAYLOAD = frozenset({EventType.CONVERSATION_OPENED, EventType.CONVERSATION_CLOSED})
 
 
 def _track_state(tally: _Tally, row: Row) -> None:
@@ -179,7 +194,8 @@ def _track_state(tally: _Tally, row: Row) -> None:
     kind, conv = row["type"], row["conversation_id"]
     if conv is None:
         return
-    payload = _decode(row["payload"]) or {}
+    # Opened and closed events need no payload: not decoding theirs halves the cost of a replay.
+    payload = {} if kind in _NO_PAYLOAD else (_decode(row["payload"]) or {})
     _, team, assignee = tally.state.get(conv, ("open", row["team_id"], None))
     if kind == EventType.CONVERSATION_OPENED:
         team, assignee = row["team_id"], None
@@ -213,8 +229,8 @@ def _observe(tally: _Tally, row: Row) -> None:
         tally.count(row, "agent_replies")
         if conv in tally.opened and conv not in tally.first_response:
             tally.first_response[conv] = (at - tally.opened[conv][0]).total_seconds()
-        if tally.mine(row["team_id"]):
-            tally.per_agent.setdefault(row["actor"], []).append(conv)
+        if tally.mine(row["team_id"]):  # a row may stand for ``n`` replies (metrics() groups them)
+            tally.per_agent.setdefault(row["actor"], []).extend([conv] * int(row.get("n", 1)))
 
 
 def _durations(tally: _Tally, measured: dict[int, float]) -> dict[str, Any]:
@@ -230,10 +246,21 @@ def _durations(tally: _Tally, measured: dict[int, float]) -> dict[str, Any]:
 
 
 def summarize(
-    rows: Sequence[Row], *, since: datetime | None, until: datetime, team: str | None = None
+    rows: Sequence[Row],
+    *,
+    since: datetime | None,
+    until: datetime,
+    team: str | None = None,
+    customer_messages: Mapping[str | None, int] | None = None,
 ) -> dict[str, Any]:
-    """Metrics over event rows in ``seq`` order (pure: the unit tests feed it hand-built events)."""
+    """Metrics over event rows in ``seq`` order (pure: the unit tests feed it hand-built events).
+
+    ``customer_messages`` (per team) stands for the period's ``CustomerMessageReceived`` rows when the
+    caller counted them in SQL instead of passing them.
+    """
     tally = _Tally(team)
+    for team_id, n in (customer_messages or {}).items():
+        tally.add(team_id, "customer_messages", n)
     for row in rows:
         if row["occurred_at"] >= until:
             continue
@@ -272,14 +299,97 @@ async def metrics(
 ) -> dict[str, Any]:
     """The published metrics (docs/metrics.md) for ``[since, until)``; ``until`` defaults to now."""
     until = until or datetime.now(UTC)
-    query = (
-        select(*(events.c[name] for name in _METRIC_COLUMNS))
-        .where(events.c.type.in_([str(t) for t in METRIC_EVENTS]), events.c.occurred_at < until)
-        .order_by(events.c.seq)
-    )
-    if since is not None:
-        query = query.where(
-            or_(events.c.occurred_at >= since, events.c.type.in_([str(t) for t in STATE_EVENTS]))
+    e = events.c
+    if since is None:  # the whole history: nothing to skip
+        rows = await _rows(conn, _event_rows(METRIC_EVENTS).where(e.occurred_at < until))
+        return summarize(rows, since=None, until=until, team=team)
+    in_period = (e.occurred_at >= since, e.occurred_at < until)
+    recent = await _rows(conn, _event_rows(STATE_EVENTS).where(*in_period))
+    recent += await _replies(conn, since, until)
+    opened_in_period = {r["conversation_id"] for r in recent if r["type"] == EventType.CONVERSATION_OPENED}
+    touched = {r["conversation_id"] for r in recent if r["type"] in STATE_EVENTS} - opened_in_period
+    replay = sorted((await _open_at(conn, since)) | touched - {None})
+    earlier: list[Row] = []
+    for start in range(0, len(replay), 5000):
+        chunk = replay[start : start + 5000]
+        query = _event_rows(STATE_EVENTS).where(e.occurred_at < since, e.conversation_id.in_(chunk))
+        earlier += await _rows(conn, query)
+    counted = await conn.execute(
+        select(e.team_id, func.count())
+        .where(
+            e.type == str(EventType.CUSTOMER_MESSAGE_RECEIVED), e.occurred_at >= since, e.occurred_at < until
         )
-    rows = (await conn.execute(query)).mappings().all()
-    return summarize(rows, since=since, until=until, team=team)
+        .group_by(e.team_id)
+    )
+    rows = sorted([*earlier, *recent], key=lambda r: int(r["seq"]))
+    per_team = {r[0]: int(r[1]) for r in counted}
+    return summarize(rows, since=since, until=until, team=team, customer_messages=per_team)
+
+
+async def _replies(conn: AsyncConnection, since: datetime, until: datetime) -> list[Row]:
+    """The period's replies by people: one row per conversation, agent and team standing for ``n``
+    of them (with the first one's seq and time), plus, one by one, the few whose payload may mark
+    them automatic (``is_agent_response`` decides those). Replies by Traza or bots never count."""
+    e = events.c
+    period = (e.type == str(EventType.REPLY_RECEIVED), e.occurred_at >= since, e.occurred_at < until)
+    people = (
+        e.actor.is_not(None),
+        e.actor.not_in(sorted(NOT_AGENTS)),
+        *(e.actor.not_like(prefix + "%") for prefix in NOT_AGENT_PREFIXES),
+    )
+    grouped = (
+        select(
+            func.min(e.seq).label("seq"),
+            func.min(e.occurred_at).label("occurred_at"),
+            e.type,
+            e.conversation_id,
+            e.actor,
+            e.team_id,
+            func.count().label("n"),
+        )
+        .where(*period, *people, ~_flagged())
+        .group_by(e.type, e.conversation_id, e.actor, e.team_id)
+    )
+    rows = [{**r, "payload": "{}"} for r in (await conn.execute(grouped)).mappings().all()]
+    flagged = select(*(e[name] for name in _METRIC_COLUMNS)).where(*period, *people, _flagged())
+    return rows + list((await conn.execute(flagged)).mappings().all())
+
+
+def _flagged() -> ColumnElement[bool]:
+    """Payloads that may mark a reply automatic (false positives are re-checked in Python)."""
+    return events.c.payload.like('%"automatic":%') | events.c.payload.like('%"bot":%')
+
+
+def _event_rows(types: frozenset[EventType]) -> Select[Any]:
+    """Metric columns of events of ``types``; a reply's payload only when it may flag it automatic
+    (the common case parses as ``{}``, which keeps a month of replies cheap to read)."""
+    e = events.c
+    payload = case(
+        (e.type == str(EventType.REPLY_RECEIVED), case((_flagged(), e.payload), else_="{}")),
+        (e.type.in_(sorted(str(t) for t in _NO_PAYLOAD)), "{}"),
+        (e.type == str(EventType.CUSTOMER_MESSAGE_RECEIVED), "{}"),
+        else_=e.payload,
+    )
+    columns = [e[name] for name in _METRIC_COLUMNS if name != "payload"]
+    return select(*columns, payload.label("payload")).where(e.type.in_(sorted(str(t) for t in types)))
+
+
+async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[Row]:
+    return list((await conn.execute(query.order_by(events.c.seq))).mappings().all())
+
+
+async def _open_at(conn: AsyncConnection, since: datetime) -> set[int]:
+    """Conversations whose last state event before ``since`` is not a close (one pass, no join)."""
+    e = events.c
+    closes = func.max(case((e.type == str(EventType.CONVERSATION_CLOSED), e.seq), else_=0))
+    query = (
+        select(e.conversation_id)
+        .where(
+            e.type.in_(sorted(str(t) for t in STATE_EVENTS)),
+            e.occurred_at < since,
+            e.conversation_id.is_not(None),
+        )
+        .group_by(e.conversation_id)
+        .having(func.max(e.seq) > closes)
+    )
+    return {int(c) for c in (await conn.execute(query)).scalars()}

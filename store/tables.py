@@ -153,6 +153,9 @@ Index(
     postgresql_where=text("state != 'closed'"),
 )
 Index("ix_conversations_thread", conversations.c.slack_channel, conversations.c.slack_thread_ts)
+# A customer's history and /traza stats (migration 0004).
+Index("ix_conversations_contact", conversations.c.contact_id, conversations.c.opened_at)
+Index("ix_conversations_opened_at", conversations.c.opened_at)
 
 message_links = Table(
     "message_links",
@@ -213,7 +216,12 @@ BODY_EVENT_TYPES = (
 )
 _ERASABLE = "erased_by IS NULL AND type IN (" + ", ".join(f"'{t}'" for t in BODY_EVENT_TYPES) + ")"
 # Metrics read events by type and time; retention reads the bodies not erased yet by time (0004).
-Index("ix_events_type_occurred", events.c.type, events.c.occurred_at)
+Index(
+    "ix_events_type_occurred",
+    events.c.type,
+    events.c.occurred_at,
+    postgresql_include=["conversation_id", "seq", "team_id"],
+)
 Index(
     "ix_events_erasable",
     events.c.occurred_at,
