@@ -1,5 +1,6 @@
-"""Run benchmarks (a)+(e) ingest_ack, (b) mirror_latency and a quick (c) backlog_pace (60 messages)
-and print one table of the headline numbers against their targets; writes bench/results/summary.json.
+"""Run benchmarks (a)+(e) ingest_ack, (b) mirror_latency, a quick (c) backlog_pace (60 messages) and
+(d) search_metrics (1M messages; 100k with --quick), and print one table of the headline numbers
+against their targets; writes bench/results/summary.json.
 
     .venv/bin/python bench/run_all.py [--quick]      # --quick: N=1000, 10 s of mirror load
 """
@@ -18,6 +19,7 @@ import backlog_pace
 import common
 import ingest_ack
 import mirror_latency
+import search_metrics
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,6 +81,18 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['posts_ok']} / {r['messages']} ({r['coalescing_posts_saved']})",
             "",
             None,
+        )
+
+    print("\n=== (d) search_metrics ===")
+    d = search_metrics.main(["--messages", "100000" if args.quick else "1000000"])
+    for r in d["results"]:
+        target = f"p95 < {r['target_ms']:g}"
+        row(
+            f"(d) {r['kind']}",
+            f"{r['query']} p50 / p95 ms",
+            f"{r['p50_ms']} / {r['p95_ms']}",
+            target,
+            r["ok"] == "yes",
         )
 
     print(f"\n=== summary ({time.time() - started:.0f} s, {common.machine()['cpus']} CPUs) ===")

@@ -74,6 +74,10 @@ class TrazaConfig:
     """What Traza writes in, to agents in Slack and in automatic messages to customers: en, es or pt."""
     webhooks: tuple[WebhookEndpoint, ...] = ()
     enrichment: Enrichment | None = None
+    canned: tuple[CannedReply, ...] = ()
+    csat: CsatPolicy = NO_CSAT
+    message_bodies_days: int | None = None
+    """``retention.message_bodies_days``: message bodies older than this are erased; ``None`` keeps them."""
 
     def secret_env_names(self) -> list[str]:
         """Environment variables ``traza.yml`` names as holding secrets (webhook and CRM credentials)."""
@@ -81,9 +85,6 @@ class TrazaConfig:
         if self.enrichment and self.enrichment.token_env:
             names.append(self.enrichment.token_env)
         return names
-
-    canned: tuple[CannedReply, ...] = ()
-    csat: CsatPolicy = NO_CSAT
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -195,6 +196,7 @@ def load_config(data: object) -> TrazaConfig:
     enrichment = load_enrichment(data.get("enrichment"), check.fail)
     canned = parse_canned(data.get("canned"), "canned", check.fail)
     csat = parse_csat(data.get("csat"), "csat", check.fail) or NO_CSAT
+    bodies_days = _retention(data.get("retention"), check)
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
@@ -216,7 +218,24 @@ def load_config(data: object) -> TrazaConfig:
         enrichment=enrichment,
         canned=canned,
         csat=csat,
+        message_bodies_days=bodies_days,
     )
+
+
+def _retention(raw: object, check: _Checker) -> int | None:
+    """``retention: {message_bodies_days: N}``; absent (or N null) keeps bodies forever."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        check.fail("retention", "must be a mapping like {message_bodies_days: 365}")
+        return None
+    days = raw.get("message_bodies_days")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        check.fail("retention.message_bodies_days", f"must be a whole number of days ≥ 1, got {days!r}")
+        return None
+    return days
 
 
 def _teams(raw: object, check: _Checker) -> list[Team]:

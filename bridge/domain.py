@@ -129,6 +129,8 @@ class EventType(enum.StrEnum):
     LABELS_CHANGED = "LabelsChanged"
     CSAT_REQUESTED = "CsatRequested"
     CSAT_ANSWERED = "CsatAnswered"
+    MESSAGE_BODIES_ERASED = "MessageBodiesErased"
+    CUSTOMER_DATA_ERASED = "CustomerDataErased"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,10 @@ Each event stores ``content_hash`` = SHA-256 of its canonical JSON payload and `
 its sequence number, time, type, conversation, actor, team, number, ``content_hash`` and the previous
 event's ``hash``. Hashing the content separately lets a retention job erase a body while the chain
 stays verifiable. Appends lock the single ``event_chain_head`` row, so the chain is a total order
-even with several writers; the database refuses UPDATE/DELETE on ``events`` (see migration 0001).
+even with several writers; the database refuses UPDATE/DELETE on ``events`` (see migration 0001),
+except the one UPDATE an erasure makes (migration 0004, store/erasure.py): a payload replaced by a
+tombstone whose hash the later erasure event named in ``erased_by`` recorded. ``verify`` accepts
+such a payload as erased and reports any other payload change as altered.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.domain import EventType
 from store.tables import event_chain_head, events
+
+ERASURE_TYPES = frozenset({EventType.MESSAGE_BODIES_ERASED, EventType.CUSTOMER_DATA_ERASED})
 
 GENESIS = "0" * 64
 
@@ -119,10 +124,11 @@ async def verify(conn: AsyncConnection, ref: int | None = None, batch: int = 500
             .mappings()
             .all()
         )
+        erasures = await _erasures(conn, rows)
         for row in rows:
             if row["seq"] != expected_seq:
                 return ChainBreak(expected_seq, f"event {expected_seq} is missing (next is {row['seq']})")
-            if problem := _check_row(dict(row), prev):
+            if problem := _check_row(dict(row), prev, erasures):
                 return ChainBreak(row["seq"], problem)
             prev, expected_seq, last = row["hash"], expected_seq + 1, row["seq"]
         if len(rows) < batch:
@@ -139,6 +145,7 @@ async def _verify_ref(conn: AsyncConnection, ref: int) -> ChainBreak | None:
         .mappings()
         .all()
     )
+    erasures = await _erasures(conn, rows)
     for row in rows:
         before = (
             await conn.execute(select(events.c.seq, events.c.hash).where(events.c.seq == row["seq"] - 1))
@@ -146,16 +153,48 @@ async def _verify_ref(conn: AsyncConnection, ref: int) -> ChainBreak | None:
         prev = GENESIS if row["seq"] == 1 else (before.hash if before else None)
         if prev is None:
             return ChainBreak(row["seq"] - 1, f"event {row['seq'] - 1} before event {row['seq']} is missing")
-        if problem := _check_row(dict(row), prev):
+        if problem := _check_row(dict(row), prev, erasures):
             return ChainBreak(row["seq"], problem)
     return None
 
 
-def _check_row(row: dict[str, Any], prev: str) -> str | None:
+async def _erasures(conn: AsyncConnection, rows: Sequence[Any]) -> dict[int, dict[str, Any]]:
+    """The erasure events named by ``rows``' ``erased_by``, by seq."""
+    wanted = {int(r["erased_by"]) for r in rows if r["erased_by"] is not None}
+    if not wanted:
+        return {}
+    found = (await conn.execute(select(events).where(events.c.seq.in_(sorted(wanted))))).mappings().all()
+    return {int(r["seq"]): dict(r) for r in found}
+
+
+def _check_row(row: dict[str, Any], prev: str, erasures: dict[int, dict[str, Any]]) -> str | None:
     if row["prev_hash"] != prev:
         return "its link to the previous event does not match (events removed or reordered)"
-    if content_hash(row["payload"]) != row["content_hash"]:
+    if content_hash(row["payload"]) != row["content_hash"] and not _erased(row, erasures):
         return "its content was altered"
     if chain_hash(row) != row["hash"]:
         return "its recorded fields were altered"
     return None
+
+
+def _erased(row: dict[str, Any], erasures: dict[int, dict[str, Any]]) -> bool:
+    """True when the payload is exactly the tombstone a later, intact erasure event recorded."""
+    erasure = erasures.get(int(row["erased_by"])) if row["erased_by"] is not None else None
+    if erasure is None or erasure["type"] not in ERASURE_TYPES or erasure["seq"] <= row["seq"]:
+        return False
+    intact = (
+        content_hash(erasure["payload"]) == erasure["content_hash"] and chain_hash(erasure) == erasure["hash"]
+    )
+    try:
+        listed = json.loads(erasure["payload"]).get("erased", {})
+    except (ValueError, AttributeError):
+        return False
+    return intact and isinstance(listed, dict) and listed.get(str(row["seq"])) == content_hash(row["payload"])
+
+
+async def count_erased(conn: AsyncConnection, ref: int | None = None) -> int:
+    """How many events (of conversation ``ref``) carry an erased body."""
+    query = select(func.count()).select_from(events).where(events.c.erased_by.is_not(None))
+    if ref is not None:
+        query = query.where(events.c.ref == ref)
+    return int(await conn.scalar(query) or 0)

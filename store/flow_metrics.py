@@ -52,6 +52,13 @@ class Flow:
     def _in_period(self, at: datetime) -> bool:
         return self.since is None or at >= self.since
 
+    def add_messages(self, team: str | None, number: str | None, hour: int, n: int) -> None:
+        """Customer messages of the period counted in SQL instead of passed as rows."""
+        if self._mine(team):
+            self.per_hour[hour % 24] += n
+            if number:
+                self.per_number.setdefault(str(number), Counter())["customer_messages"] += n
+
     def observe(self, row: Row) -> None:
         kind, conv, at = row["type"], row["conversation_id"], row["occurred_at"]
         if kind == EventType.CUSTOMER_MESSAGE_RECEIVED:

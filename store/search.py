@@ -1,12 +1,17 @@
 """Read-side look-ups for Slack commands and the API: message search, contact history, timelines.
 
-``search_messages`` is full-text search over message bodies, backed by migration 0002: on
-PostgreSQL a GIN index on ``to_tsvector('simple', traza_fold(coalesce(body, '')))`` (the query
-repeats that expression verbatim, with literals rather than bound parameters, so the planner can
-match it); on SQLite the FTS5 table ``message_search``. Both fold accents and case, so
-"cotizacion" finds "cotización". The user's words only ever travel as bound parameters: PostgreSQL
-gets them through ``plainto_tsquery`` (every word ANDed, operators ignored), SQLite as a MATCH
-expression of double-quoted phrases, one per whitespace-separated word.
+``search_messages`` is full-text search over message bodies: on PostgreSQL the stored generated
+column ``message_links.body_tsv`` = ``to_tsvector('simple', traza_fold(coalesce(body, '')))`` with
+its GIN index (migration 0004; ranking reads the stored vector instead of re-parsing each matching
+body, which made a common word cost a second over a million messages); on SQLite the FTS5 table
+``message_search`` (migration 0002). An erased body is NULL, so neither index finds it any more.
+On PostgreSQL the ranking looks at the newest ``RANK_WINDOW`` matches only: a word in one message of
+eight has 125,000 matches in a million messages, and ranking them all costs a second; the newest
+thousand are found by walking the primary key backwards (the GIN index serves rarer words) and
+what an agent searches for is nearly always recent.
+Both fold accents and case, so "cotizacion" finds "cotización". The user's words only ever travel
+as bound parameters: PostgreSQL gets them through ``plainto_tsquery`` (every word ANDed, operators
+ignored), SQLite as a MATCH expression of double-quoted phrases, one per whitespace-separated word.
 
 ``contact_history`` and ``history_for_ref`` list a customer's conversations across teams and
 business numbers; ``timeline`` turns a conversation's events into short human lines.
@@ -31,13 +36,13 @@ from store.tables import contacts, conversations, events, message_links
 MAX_QUERY_CHARS = 200
 MAX_QUERY_WORDS = 12
 SUMMARY_CHARS = 120
+RANK_WINDOW = 1000  # PostgreSQL ranks the newest this-many matches (see the module docstring)
 _WORDISH = re.compile(r"[^\W_]")
 
 # The SQLite FTS5 table of migration 0002 (kept out of the schema metadata: it is not a real table).
 message_search = Table("message_search", MetaData(), Column("rowid", Integer), Column("body", Text))
-_PG_DOCUMENT: ColumnElement[Any] = literal_column(
-    "to_tsvector('simple'::regconfig, traza_fold(coalesce(message_links.body, '')))"
-)
+# Not in the table metadata: the column exists on PostgreSQL only (SQLite searches through FTS5).
+_PG_DOCUMENT: ColumnElement[Any] = literal_column("message_links.body_tsv")
 
 
 @dataclass(frozen=True)
@@ -100,14 +105,21 @@ def search_statement(
     if dialect == "postgresql":
         query = func.plainto_tsquery(literal_column("'simple'::regconfig"), func.traza_fold(" ".join(found)))
         rank: ColumnElement[Any] = func.ts_rank(_PG_DOCUMENT, query)
-        stmt = _hit_columns(rank).where(_PG_DOCUMENT.bool_op("@@")(query))
+        newest = sa_select(message_links.c.id).where(_PG_DOCUMENT.bool_op("@@")(query))
+        if team_ids is not None:
+            newest = newest.join(conversations, conversations.c.id == message_links.c.conversation_id)
+        newest = newest.where(*_teams(team_ids)).order_by(message_links.c.id.desc()).limit(RANK_WINDOW)
+        stmt = _hit_columns(rank).where(message_links.c.id.in_(newest))
     else:
         rank = -func.bm25(literal_column("message_search"))
         stmt = _hit_columns(rank).join(message_search, message_search.c.rowid == message_links.c.id)
         stmt = stmt.where(literal_column("message_search").bool_op("MATCH")(fts5_match(found)))
-    if team_ids is not None:
-        stmt = stmt.where(conversations.c.team_id.in_(sorted(team_ids)))
+    stmt = stmt.where(*_teams(team_ids))
     return stmt.order_by(rank.desc(), message_links.c.sent_at.desc(), message_links.c.id.desc()).limit(limit)
+
+
+def _teams(team_ids: set[str] | None) -> list[ColumnElement[bool]]:
+    return [] if team_ids is None else [conversations.c.team_id.in_(sorted(team_ids))]
 
 
 def _hit_columns(rank: ColumnElement[Any]) -> Select[Any]:
@@ -212,7 +224,7 @@ async def timeline(conn: AsyncConnection, ref: int, limit: int = 50) -> list[Tim
 def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
     """A short line for one event: the message text for messages, who/where for state changes."""
     payload = _load(payload_json)
-    text = _clip(payload.get("text"))
+    text = t("[erased]") if isinstance(payload.get("erased"), dict) else _clip(payload.get("text"))
     who = f"<@{actor}>" if actor else t("someone")
     match event_type:
         case "CustomerMessageReceived":

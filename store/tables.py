@@ -80,6 +80,13 @@ Index(
     sqlite_where=text("processed_at IS NULL"),
     postgresql_where=text("processed_at IS NULL"),
 )
+# Retention deletes processed raw webhooks by age (migration 0004).
+Index(
+    "ix_webhook_inbox_processed",
+    webhook_inbox.c.received_at,
+    sqlite_where=text("processed_at IS NOT NULL"),
+    postgresql_where=text("processed_at IS NOT NULL"),
+)
 
 teams = Table(
     "teams",
@@ -141,7 +148,6 @@ conversations = Table(
     Column("labels", Text),  # ",a,b," (see bridge.teamtools.encode_labels); the events hold the history
 )
 Index("ix_conversations_assignee", conversations.c.assignee, conversations.c.state)
-Index("ix_conversations_contact", conversations.c.contact_id, conversations.c.id)
 Index(
     "ix_conversations_live_team",
     conversations.c.team_id,
@@ -159,6 +165,9 @@ Index(
     postgresql_where=text("state != 'closed'"),
 )
 Index("ix_conversations_thread", conversations.c.slack_channel, conversations.c.slack_thread_ts)
+# A customer's history and /traza stats (migration 0004).
+Index("ix_conversations_contact", conversations.c.contact_id, conversations.c.opened_at)
+Index("ix_conversations_opened_at", conversations.c.opened_at)
 
 message_links = Table(
     "message_links",
@@ -179,8 +188,16 @@ message_links = Table(
     Column("error_text", Text),
     Column("sent_at", Ts, nullable=False),
     Column("created_at", Ts, nullable=False),
+    Column("erased_at", Ts),
 )
 Index("ix_message_links_slack", message_links.c.slack_channel, message_links.c.slack_ts)
+# Retention's work list: links whose body is not erased yet, oldest first (migration 0004).
+Index(
+    "ix_message_links_unerased",
+    message_links.c.sent_at,
+    sqlite_where=text("erased_at IS NULL"),
+    postgresql_where=text("erased_at IS NULL"),
+)
 
 events = Table(
     "events",
@@ -197,6 +214,31 @@ events = Table(
     Column("content_hash", String(64), nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
+    # The seq of the erasure event that replaced this event's payload with a tombstone (store/erasure.py).
+    Column("erased_by", Id),
+)
+# Event types whose payload carries a message body (text, captions, file names, template params).
+BODY_EVENT_TYPES = (
+    "CustomerMessageReceived",
+    "ReplyReceived",
+    "ReplyRefused",
+    "NoteAdded",
+    "ReplyEditAttempted",
+    "ReplyDeleteAttempted",
+)
+_ERASABLE = "erased_by IS NULL AND type IN (" + ", ".join(f"'{t}'" for t in BODY_EVENT_TYPES) + ")"
+# Metrics read events by type and time; retention reads the bodies not erased yet by time (0004).
+Index(
+    "ix_events_type_occurred",
+    events.c.type,
+    events.c.occurred_at,
+    postgresql_include=["conversation_id", "seq", "team_id"],
+)
+Index(
+    "ix_events_erasable",
+    events.c.occurred_at,
+    sqlite_where=text(_ERASABLE),
+    postgresql_where=text(_ERASABLE),
 )
 
 event_chain_head = Table(

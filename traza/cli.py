@@ -1,4 +1,4 @@
-"""The ``traza`` command line: serve, worker, migrate, audit verify, export, sandbox.
+"""The ``traza`` command line: serve, worker, migrate, audit verify, export, forget, sandbox.
 
 Start-up problems (settings, ``traza.yml``) print one ``traza: …`` line each and exit with status 2.
 """
@@ -76,6 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="start date (YYYY-MM-DD or ISO time, UTC)")
     export.add_argument("--until", help="end date, exclusive (YYYY-MM-DD or ISO time, UTC)")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    forget = sub.add_parser("forget", help="erase a customer's personal data on request")
+    forget.add_argument("phone", help="the customer's phone, e.g. +52 1 55 1234 5678")
+    forget.add_argument("--by", default="cli", help="who asked for it, recorded in the history")
+    forget.add_argument("--dry-run", action="store_true", help="show what would be erased; change nothing")
     return parser
 
 
@@ -118,6 +122,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(commands_cli.audit_verify(settings, args.ref))
         case "export":
             return asyncio.run(commands_cli.export(settings, args))
+        case "forget":
+            return asyncio.run(commands_cli.forget(settings, args))
     return 2
 
 

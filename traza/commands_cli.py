@@ -101,6 +101,7 @@ async def audit_verify(settings: Settings, ref: int | None) -> int:
     try:
         async with engine.connect() as conn:
             broken = await events.verify(conn, ref)
+            erased = await events.count_erased(conn, ref)
             count = len(
                 (
                     await conn.execute(
@@ -116,7 +117,42 @@ async def audit_verify(settings: Settings, ref: int | None) -> int:
     if broken is not None:
         print(f"traza: audit FAILED for {scope}: event {broken.seq}: {broken.reason}", file=sys.stderr)
         return 1
-    print(f"traza: audit OK: {count} event(s) of {scope} verified, chain intact")
+    note = f" ({erased} with an erased body, each matching its recorded erasure)" if erased else ""
+    print(f"traza: audit OK: {count} event(s) of {scope} verified{note}, chain intact")
+    return 0
+
+
+async def forget(settings: Settings, args: argparse.Namespace) -> int:
+    """Erase a customer's personal data (``--dry-run``: only say what would go)."""
+    from bridge.errors import InvalidInput
+    from store.forget import forget_customer
+
+    await upgrade_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        done = await forget_customer(
+            engine, args.phone, actor=args.by, now=datetime.now(UTC), dry_run=args.dry_run
+        )
+    except InvalidInput as exc:
+        print(f"traza: forget: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await engine.dispose()
+    if done is None:
+        print(f"traza: forget: no customer with phone {args.phone} (nothing erased)", file=sys.stderr)
+        return 1
+    if done.already_forgotten:
+        print(f"traza: forget: +{done.digits} was already forgotten; nothing left to erase")
+        return 0
+    verb = "would erase" if args.dry_run else "erased"
+    refs = ", ".join(f"#{r}" for r in done.refs) or "none"
+    print(
+        f"traza: forget +{done.digits}: {verb} {len(done.contact_ids)} contact(s) (name, phone, ids), "
+        f"{done.links} message(s) with their media references, the bodies of {done.events} event(s) "
+        f"and {done.webhooks} raw webhook(s); conversations kept: {refs}"
+    )
+    if done.recorded_seq is not None:
+        print(f"traza: forget: recorded as event {done.recorded_seq} (CustomerDataErased by {args.by})")
     return 0
 
 

@@ -3,7 +3,9 @@
 Two loops share one process: the *ingest* loop (only the holder of the ``ingest`` lease runs it, so
 webhooks apply in arrival order) and the *dispatch* loop, which picks runnable job heads (one per
 conversation at a time), respects each Slack channel's pace, runs up to ``worker_concurrency`` jobs
-at once and keeps their leases alive. Failures follow the error tree: rate limits wait as told,
+at once and keeps their leases alive. When ``retention.message_bodies_days`` is set, a third loop
+erases expired message bodies once an hour (store/retention.py), on whichever worker holds the
+``retention`` lease. Failures follow the error tree: rate limits wait as told,
 transient errors back off exponentially, permanent ones are recorded and retried slowly when they
 are configuration problems (so nothing is lost while an admin fixes a channel), and given up with a
 notice in the thread when retrying can never help.
@@ -30,7 +32,7 @@ from bridge.enrichment import CustomerLookup, enrich_customer
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
 from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
-from store import events, jobs, leases
+from store import events, jobs, leases, retention
 from store.away import manually_away
 from store.coordination import Coordinator
 from store.customer_facts import FactsLedger
@@ -82,6 +84,8 @@ BUSY_WINDOW = 0.25
 BUSY_CONCURRENCY = 1
 BUSY_PAUSE = 0.05
 BUSY_DEFER = 1.0  # during a burst, ingest at most once a second (in one go: batches are cheap)
+# One retention pass per hour across all workers: the lease outlives the pass and is not released.
+RETENTION_EVERY = timedelta(hours=1)
 
 
 def utcnow() -> datetime:
@@ -134,6 +138,10 @@ class Worker:
             asyncio.create_task(self._guarded(self._lease_loop, stop), name="traza-leases"),
             asyncio.create_task(self._guarded(self._assignment_loop, stop), name="traza-assignment"),
         ]
+        if self.config.message_bodies_days is not None:
+            loops.append(
+                asyncio.create_task(self._guarded(self._retention_loop, stop), name="traza-retention")
+            )
         try:
             await stop.wait()
         finally:
@@ -248,6 +256,31 @@ class Worker:
                 log.info("took over %d job(s) left by a crashed worker", freed)
                 await self.coordinator.wake("jobs", everywhere=False)
             await leases.release_if_dead(self.engine, "ingest", jobs.is_dead_local_holder)
+
+    async def _retention_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.retention_pass()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), RETENTION_EVERY.total_seconds())
+
+    async def retention_pass(self) -> retention.RetentionResult | None:
+        """Erase expired bodies unless another worker ran a pass within the hour (``None`` then)."""
+        days, now = self.config.message_bodies_days, self.clock()
+        if days is None or not await leases.acquire(
+            self.engine, "retention", self.holder, now, RETENTION_EVERY
+        ):
+            return None
+        done = await retention.erase_expired(self.engine, now, days)
+        if done.events or done.links or done.webhooks:
+            log.info(
+                "retention: erased the bodies of %d event(s) and %d message(s), deleted %d raw webhook(s) "
+                "older than %d days",
+                done.events,
+                done.links,
+                done.webhooks,
+                days,
+            )
+        return done
 
     async def _run(self, job: Job) -> None:
         try:

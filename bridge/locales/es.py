@@ -260,4 +260,5 @@ MESSAGES: dict[str, str] = {
     "CSAT not sent: {reason}": "CSAT no enviada: {reason}",
     "CSAT answer: {score}/{top}": "respuesta CSAT: {score}/{top}",
     "CSAT question sent": "pregunta CSAT enviada",
+    "[erased]": "[borrado]",
 }

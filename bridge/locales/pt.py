@@ -260,4 +260,5 @@ MESSAGES: dict[str, str] = {
     "CSAT not sent: {reason}": "CSAT não enviada: {reason}",
     "CSAT answer: {score}/{top}": "resposta CSAT: {score}/{top}",
     "CSAT question sent": "pergunta CSAT enviada",
+    "[erased]": "[apagado]",
 }

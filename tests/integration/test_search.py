@@ -183,7 +183,7 @@ async def test_search_uses_the_full_text_index(engine: AsyncEngine) -> None:
         if conn.dialect.name == "postgresql":
             await conn.exec_driver_sql("SET enable_seqscan = off")
             plan = "\n".join(r[0] for r in await conn.exec_driver_sql("EXPLAIN " + sql))
-            assert "ix_message_links_body_fts" in plan, plan
+            assert "ix_message_links_body_tsv" in plan, plan
         else:
             plan = "\n".join(r[-1] for r in await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
             assert "SCAN message_search VIRTUAL TABLE INDEX" in plan, plan
@@ -256,3 +256,21 @@ async def test_timeline_tells_a_conversations_story_in_order(engine: AsyncEngine
     ]
     assert [entry.at for entry in entries] == [T0 + timedelta(minutes=m) for m in range(7)]
     assert entries[2].type == "ConversationClaimed" and entries[2].actor == "U0AGENT001"
+
+
+async def test_postgres_ranks_the_newest_matches_only(engine: AsyncEngine, monkeypatch: Any) -> None:
+    """PostgreSQL ranks the newest RANK_WINDOW matches (a common word must not rank 100,000 rows);
+    SQLite's FTS5 ranks them all."""
+    import store.search
+
+    ids = await seed(engine)
+    async with engine.begin() as conn:
+        await add_message(conn, ids["other"], "caja caja caja caja", minute=10)  # the best match, oldest
+        await add_message(conn, ids["other"], "una caja", minute=11)
+        await add_message(conn, ids["other"], "otra caja", minute=12)
+    monkeypatch.setattr(store.search, "RANK_WINDOW", 2)
+    bodies = [hit.body for hit in await search(engine, "caja")]
+    if engine.dialect.name == "postgresql":
+        assert sorted(bodies) == ["otra caja", "una caja"]
+    else:
+        assert bodies[0] == "caja caja caja caja" and len(bodies) == 3

@@ -110,9 +110,34 @@ def test_secrets_are_masked_in_log_records() -> None:
             },
             "language",
         ),
+        (
+            {
+                "teams": [{"id": "a", "name": "A", "slack_channel": "C0AAA"}],
+                "routing": {"default_team": "a"},
+                "retention": {"message_bodies_days": 0},
+            },
+            "retention.message_bodies_days",
+        ),
+        (
+            {
+                "teams": [{"id": "a", "name": "A", "slack_channel": "C0AAA"}],
+                "routing": {"default_team": "a"},
+                "retention": "365",
+            },
+            "retention",
+        ),
     ],
 )
 def test_config_errors_name_the_key(doc: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(doc)
     assert any(p.startswith(f"{key}:") for p in caught.value.problems), caught.value.problems
+
+
+def test_retention_is_read_from_traza_yml_and_off_when_absent() -> None:
+    base: dict[str, object] = {
+        "teams": [{"id": "a", "name": "A", "slack_channel": "C0AAA"}],
+        "routing": {"default_team": "a"},
+    }
+    assert load_config(base).message_bodies_days is None
+    assert load_config({**base, "retention": {"message_bodies_days": 365}}).message_bodies_days == 365

@@ -2,7 +2,7 @@
 conversation was assigned, its labels; indexes for agents' loads and a customer's earlier conversations
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -21,7 +21,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("labels", sa.Text(), nullable=True))
     op.create_index("ix_conversations_assignee", "conversations", ["assignee", "state"])
-    op.create_index("ix_conversations_contact", "conversations", ["contact_id", "id"])
+    # A customer's earlier conversations use 0004's ix_conversations_contact (contact_id, opened_at).
     # Partial: only the sweeps ask by team and live state (a search by team must not be steered here).
     op.create_index(
         "ix_conversations_live_team",
@@ -50,7 +50,6 @@ def downgrade() -> None:
     op.drop_table("team_assignment")
     op.drop_table("agent_status")
     op.drop_index("ix_conversations_live_team", "conversations")
-    op.drop_index("ix_conversations_contact", "conversations")
     op.drop_index("ix_conversations_assignee", "conversations")
     with op.batch_alter_table("conversations") as batch:
         batch.drop_column("labels")
