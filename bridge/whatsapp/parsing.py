@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from bridge.domain import WaMessageId, WaPhoneNumberId
+from bridge.errors import InvalidInput
 from bridge.inbound import (
     InboundMessage,
     ParsedWebhook,
@@ -37,8 +38,11 @@ from bridge.whatsapp.fields import (
 WABA_OBJECT = "whatsapp_business_account"
 
 
-class MalformedWebhook(ValueError):
-    """The envelope itself is unusable (not an object, no ``entry`` list, wrong ``object`` …)."""
+class MalformedWebhook(InvalidInput, ValueError):
+    """The envelope itself is unusable (not an object, no ``entry`` list, wrong ``object`` …).
+
+    Part of the one error tree (an ``InvalidInput``); still a ``ValueError`` for older callers.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
