@@ -29,7 +29,8 @@ from fastapi.responses import JSONResponse
 from slack_bolt import BoltResponse
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -39,7 +40,8 @@ log = logging.getLogger("traza.slack")
 
 MAX_SLACK_BODY = 1024 * 1024
 REPLAY_WINDOW_SECONDS = 5 * 60
-STORAGE_DOWN = (OperationalError, InterfaceError, OSError, TimeoutError)
+# Any error from the database driver counts: asyncpg reports a refused connection as a bare DBAPIError.
+STORAGE_DOWN = (DBAPIError, PoolTimeout, OSError, TimeoutError)
 # Objects a payload carries at its top level; a string or number there is not Slack's shape.
 _OBJECT_FIELDS = ("user", "channel", "team", "container", "view", "message", "enterprise")
 

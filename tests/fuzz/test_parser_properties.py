@@ -15,7 +15,7 @@ from bridge.inbound import InboundMessage, ParsedWebhook, StatusUpdate, WebhookE
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
 from tests.fuzz.strategies import META_KEYS, json_values, mutated_webhooks, webhook_fixtures
 
-MANY = settings(max_examples=settings.default.max_examples * 10)
+MANY = settings(max_examples=settings.default.max_examples * 5)
 
 
 def _parse_or_refuse(payload: Any) -> ParsedWebhook | None:

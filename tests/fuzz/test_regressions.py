@@ -10,9 +10,13 @@ import time
 from sqlalchemy.exc import OperationalError
 
 from bridge.whatsapp.signature import sign, signature_valid
+from tests import slack_payloads as sp
+from tests.conftest import _pg_exec
 from tests.e2e.test_inbound_support import customer_text, wa_ids
 from tests.fakes import whatsapp_payloads as wp
-from tests.harness import APP_SECRET, SIGNING_SECRET, Harness
+from tests.fakes.graph import FakeGraph
+from tests.fakes.slack import FakeSlack
+from tests.harness import APP_SECRET, SIGNING_SECRET, Harness, env_for, running_traza
 from traza import slack_gate
 
 
@@ -127,3 +131,29 @@ async def test_a_failing_slack_listener_answers_400_or_503_never_500() -> None:
     assert broken.status == 400 and json.loads(broken.body)["error"]
     down = await slack_gate.listener_failed(OperationalError("SELECT 1", {}, Exception("connection refused")))
     assert down.status == 503
+
+
+async def test_with_storage_down_signed_requests_get_the_documented_503_not_a_500(
+    pg_url: str, fakes: tuple[FakeSlack, FakeGraph]
+) -> None:
+    slack, graph = fakes
+    env = env_for(pg_url, slack, graph)
+    async with running_traza(env, with_worker=False) as client:
+        name = pg_url.rsplit("/", 1)[1]
+        await _pg_exec(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await _pg_exec(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'")
+        try:
+            raw = wp.serialize(customer_text("sin base", wa_id=wa_ids()[0]))
+            headers = {"Content-Type": "application/json", "X-Hub-Signature-256": wp.sign(raw, APP_SECRET)}
+            response = await client.post("/whatsapp/webhook", content=raw, headers=headers)
+            assert response.status_code == 503, response.text
+            event = json.dumps(
+                sp.thread_reply("C0SOPORTE1", "1767268800.000100", "U0AGENT003", "hola")
+            ).encode()
+            response = await client.post(
+                "/slack/events", content=event, headers=_slack_headers(event, str(int(time.time())))
+            )
+            assert response.status_code == 503, response.text
+            assert "X-Slack-No-Retry" not in response.headers  # Slack must retry it
+        finally:
+            await _pg_exec(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
