@@ -11,6 +11,7 @@ definitions are published in ``docs/metrics.md``.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.config import TrazaConfig
@@ -26,14 +27,29 @@ from bridge.domain import ConversationState
 from store import reports
 
 MAX_ID = 2**63 - 1
+ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 Cursor = Annotated[int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=200, description="page size, at most 200")]
 Team = Annotated[str | None, Query(max_length=40, description="team id from traza.yml")]
 # Typed (not free strings) so /openapi.json says what is accepted: a date (midnight UTC) or a datetime.
-Instant = Annotated[datetime | None, Query(description="ISO 8601 date or datetime; naive is UTC")]
+Instant = Annotated[
+    datetime | None,
+    BeforeValidator(lambda v: _iso_only(v)),
+    Query(
+        description="ISO 8601 date or datetime; naive is UTC. 422 when since is after until, or when the "
+        "instant falls outside years 1-9999 once converted to UTC (rules OpenAPI cannot state)"
+    ),
+]
 RefPath = Annotated[
     str, Path(max_length=20, pattern=r"^#?[0-9]{1,18}$", description="conversation ref, `1042` or `#1042`")
 ]
+
+
+def _iso_only(value: object) -> object:
+    """Refuse what pydantic would read as unix seconds (``until=0.4``): the API speaks ISO 8601 only."""
+    if isinstance(value, str) and not ISO_DATE.match(value):
+        raise ValueError("not an ISO 8601 date or datetime such as 2026-01-31 or 2026-01-31T10:00:00Z")
+    return value
 
 
 class ConversationSummary(BaseModel):
