@@ -40,10 +40,23 @@ log = logging.getLogger("traza.slack")
 
 MAX_SLACK_BODY = 1024 * 1024
 REPLAY_WINDOW_SECONDS = 5 * 60
-# Any error from the database driver counts: asyncpg reports a refused connection as a bare DBAPIError.
-STORAGE_DOWN = (DBAPIError, PoolTimeout, OSError, TimeoutError)
+MAX_SLACK_ID = 40  # Slack's user, channel and team ids are about 11 characters; columns hold 40
+# SQLSTATE classes that blame the request's data, not the database: data, integrity, query errors.
+_DATA_SQLSTATES = ("22", "23", "42")
 # Objects a payload carries at its top level; a string or number there is not Slack's shape.
 _OBJECT_FIELDS = ("user", "channel", "team", "container", "view", "message", "enterprise")
+
+
+def storage_down(error: BaseException) -> bool:
+    """True when ``error`` means the database could not be used (answer 503 so Slack retries).
+
+    Any driver error counts (asyncpg reports a refused connection as a bare ``DBAPIError``) except
+    those whose SQLSTATE blames the data, such as a value too long for its column.
+    """
+    if isinstance(error, DBAPIError):
+        state = str(getattr(error.orig, "sqlstate", None) or "")
+        return not state.startswith(_DATA_SQLSTATES)
+    return isinstance(error, PoolTimeout | OSError | TimeoutError)
 
 
 def signature_valid(
@@ -72,12 +85,33 @@ def screen(body: bytes, headers: Mapping[str, str], secret: str) -> dict[str, An
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return 400, "body is not UTF-8"
+    parsed = _parse(text)
+    if isinstance(parsed, dict) and ("\x00" in text or "\\u0000" in text or "%00" in text):
+        cleaned: dict[str, Any] = _without_nul(parsed)
+        return cleaned
+    return parsed
+
+
+def _without_nul(value: Any) -> Any:
+    """NUL characters read as U+FFFD: PostgreSQL cannot store them in text or JSON."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
+
+
+def _parse(text: str) -> dict[str, Any] | tuple[int, str]:
     if text.lstrip().startswith("{"):
         return _screen_json(text)
     form = dict(parse_qsl(text, keep_blank_values=True))
     if "payload" in form:
         return _screen_payload(form["payload"])
     if "ssl_check" in form or "command" in form:
+        if any(_too_long_id(form.get(name)) for name in ("user_id", "channel_id", "team_id")):
+            return 400, "user_id, channel_id or team_id is not a Slack id"
         return form
     return 400, "not a Slack request: neither JSON, a payload nor a slash command"
 
@@ -92,10 +126,17 @@ def _screen_payload(raw: str) -> dict[str, Any] | tuple[int, str]:
     for name in _OBJECT_FIELDS:
         if name in payload and not isinstance(payload[name], dict | None):
             return 400, f"payload.{name} is not an object"
+    for name in ("user", "channel", "team"):
+        if _too_long_id((payload.get(name) or {}).get("id")):
+            return 400, f"payload.{name}.id is not a Slack id"
     actions = payload.get("actions")
     if actions is not None and not (isinstance(actions, list) and all(isinstance(a, dict) for a in actions)):
         return 400, "payload.actions is not a list of objects"
     return payload
+
+
+def _too_long_id(value: object) -> bool:
+    return isinstance(value, str) and len(value) > MAX_SLACK_ID
 
 
 def _screen_json(text: str) -> dict[str, Any] | tuple[int, str]:
@@ -110,6 +151,8 @@ def _screen_json(text: str) -> dict[str, Any] | tuple[int, str]:
         event = data.get("event")
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return 400, "event_callback without an event and its type"
+        if any(_too_long_id(event.get(name)) for name in ("user", "channel", "bot_id", "ts", "thread_ts")):
+            return 400, "event.user, channel, bot_id, ts or thread_ts is not a Slack id"
         return data
     if kind == "app_rate_limited":
         log.warning("Slack rate-limited this app's events (minute %s)", data.get("minute_rate_limited"))
@@ -139,10 +182,10 @@ async def receive(request: Request, bolt: AsyncApp, secret: str) -> Response:
             body=screened, query=dict(request.query_params), headers=dict(request.headers), mode="socket_mode"
         )
         response = await bolt.async_dispatch(bolt_request)
-    except STORAGE_DOWN:
-        log.exception("a signed Slack request could not be stored; answering 503 so Slack retries")
-        return _answer(503, "storage unavailable, retry later")
-    except Exception:
+    except Exception as exc:
+        if storage_down(exc):
+            log.exception("a signed Slack request could not be stored; answering 503 so Slack retries")
+            return _answer(503, "storage unavailable, retry later")
         log.exception("a signed Slack request could not be handled")
         return _answer(400, "could not handle this request: unexpected payload shape")
     return to_starlette_response(response)
@@ -150,7 +193,7 @@ async def receive(request: Request, bolt: AsyncApp, secret: str) -> Response:
 
 async def listener_failed(error: Exception) -> BoltResponse:
     """Bolt's error handler: a failed listener answers 503 (storage down) or 400, never Bolt's 500."""
-    if isinstance(error, STORAGE_DOWN):
+    if storage_down(error):
         log.error("a Slack listener could not reach storage; answering 503 so Slack retries", exc_info=error)
         status, reason, headers = 503, "storage unavailable, retry later", {}
     else:

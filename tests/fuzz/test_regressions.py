@@ -7,16 +7,25 @@ import hmac
 import json
 import time
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bridge.whatsapp.parsing import parse_webhook
 from bridge.whatsapp.signature import sign, signature_valid
 from tests import slack_payloads as sp
 from tests.conftest import _pg_exec
-from tests.e2e.test_inbound_support import customer_text, wa_ids
+from tests.e2e.test_inbound_support import (
+    SOPORTE,
+    card_for,
+    customer_text,
+    slack_text_of,
+    wa_ids,
+    wait_customer_replies,
+)
 from tests.fakes import whatsapp_payloads as wp
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
-from tests.harness import APP_SECRET, SIGNING_SECRET, Harness, env_for, running_traza
+from tests.fuzz.stored import ingest_failures, pending_webhooks
+from tests.harness import APP_SECRET, SIGNING_SECRET, Harness, env_for, eventually, running_traza
 from traza import slack_gate
 
 
@@ -157,3 +166,84 @@ async def test_with_storage_down_signed_requests_get_the_documented_503_not_a_50
             assert "X-Slack-No-Retry" not in response.headers  # Slack must retry it
         finally:
             await _pg_exec(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def test_ids_longer_than_storage_holds_skip_their_update_instead_of_parking_the_webhook() -> None:
+    # PostgreSQL refused a 201-character wamid (varchar 200) and the whole webhook was parked.
+    body = wp.inbound_text_webhook("hola", wa_id="5491100000001", user_id=None)
+    message = body["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"] = "wamid." + "A" * 300
+    parsed = parse_webhook(body)
+    assert parsed.messages == [] and "longer than" in parsed.skipped[0].reason
+    body["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "1" * 41
+    assert "longer than" in parse_webhook(body).skipped[0].reason
+
+
+def test_a_sender_whose_from_has_no_digits_is_skipped_not_crashing_the_ingester() -> None:
+    # contact_key raised ValueError on such a sender inside the ingester, parking the webhook.
+    body = wp.inbound_text_webhook("hola", wa_id="5491100000001", user_id=None)
+    value = body["entry"][0]["changes"][0]["value"]
+    value["messages"][0]["from"] = "abc"
+    value["contacts"] = []
+    parsed = parse_webhook(body)
+    assert parsed.messages == [] and "sender missing" in parsed.skipped[0].reason
+
+
+async def test_webhooks_with_odd_values_are_ingested_without_being_parked(traza: Harness) -> None:
+    url = traza.settings.database_url
+    long_name = customer_text("nombre largo", wa_id="5491100000002", name="N" * 5000)
+    callback = wp.status_webhook(wp.new_wamid("OUT"), "delivered")
+    callback["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] = (
+        "link:" + "9" * 40
+    )
+    for body in (long_name, callback):
+        assert (await traza.webhook(body)).status_code == 200
+    await eventually(lambda: _drained(url), what="the webhooks to be ingested")
+    assert await ingest_failures(url) == []
+
+
+async def _drained(url: str) -> bool:
+    return await pending_webhooks(url) == 0
+
+
+async def test_slack_ids_longer_than_storage_holds_get_400_with_a_reason(traza: Harness) -> None:
+    fields = {"command": "/traza", "text": "help", "user_id": "U" * 300, "channel_id": "C0SOPORTE1"}
+    raw = "&".join(f"{k}={v.replace('/', '%2F')}" for k, v in fields.items()).encode()
+    headers = _slack_headers(raw, str(int(time.time())), "application/x-www-form-urlencoded")
+    response = await traza.client.post("/slack/events", content=raw, headers=headers)
+    assert response.status_code == 400 and "Slack id" in response.json()["error"]
+
+
+def test_a_data_error_from_the_database_is_not_taken_for_storage_being_down() -> None:
+    class TooLong(Exception):
+        sqlstate = "22001"
+
+    class Refused(Exception):
+        sqlstate = "55000"
+
+    assert not slack_gate.storage_down(DBAPIError("INSERT", {}, TooLong("value too long")))
+    assert slack_gate.storage_down(DBAPIError("SELECT 1", {}, Refused("not accepting connections")))
+    assert slack_gate.storage_down(OperationalError("SELECT 1", {}, Exception("database is locked")))
+
+
+async def test_a_customer_message_with_a_nul_character_reaches_slack_instead_of_being_parked(
+    traza: Harness,
+) -> None:
+    # PostgreSQL refuses U+0000 in text and JSON: the webhook used to be parked, the message lost.
+    url = traza.settings.database_url
+    body = customer_text("a\x00b", wa_id="5491100000003", name="x\x00y")
+    assert (await traza.webhook(body)).status_code == 200
+    await eventually(lambda: _drained(url), what="the webhook to be ingested")
+    assert await ingest_failures(url) == []
+    card = await card_for(traza.slack, SOPORTE, "5491100000003")
+    replies = await wait_customer_replies(traza.slack, SOPORTE, card["ts"], 1)
+    assert slack_text_of(replies[0]) == "a\ufffdb"
+
+
+async def test_an_agent_reply_with_a_nul_character_is_recorded_not_refused(traza: Harness) -> None:
+    wa_id = "5491100000004"
+    assert (await traza.webhook(customer_text("hola", wa_id=wa_id))).status_code == 200
+    thread = (await card_for(traza.slack, SOPORTE, wa_id))["ts"]
+    await traza.agent_says(SOPORTE, thread, "U0AGENT003", "buen\x00día")  # asserts a 200
+    sent = await eventually(lambda: traza.graph.sent_texts(), what="the reply to reach WhatsApp")
+    assert "buen\ufffddía" in sent[0]
