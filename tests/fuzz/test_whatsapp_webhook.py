@@ -170,3 +170,22 @@ async def test_declared_length_over_the_limit_is_413_whatever_the_signature(
         traza, b"{}", {"Content-Length": str(declared), "Content-Type": "application/json"}
     )
     assert response.status_code == 413, response.text
+
+
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["hub.mode", "hub.verify_token", "hub.challenge", "x"]) | st.text(max_size=10),
+        st.text(max_size=40),
+        max_size=4,
+    )
+)
+async def test_the_verification_handshake_answers_200_or_403_to_any_query(
+    traza: Harness, params: dict[str, str]
+) -> None:
+    response = await traza.client.get(PATH, params=params)
+    assert response.status_code in (200, 403), (response.status_code, response.text)
+    if response.status_code == 200:
+        assert (
+            params.get("hub.mode") == "subscribe"
+            and params.get("hub.verify_token") == traza.settings.whatsapp_verify_token
+        )
