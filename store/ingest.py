@@ -527,7 +527,7 @@ class Ingest:
         clauses: list[ColumnElement[bool]] = [message_links.c.wa_message_id == st.wa_message_id]
         if st.biz_opaque_callback_data and st.biz_opaque_callback_data.startswith("link:"):
             link = st.biz_opaque_callback_data.removeprefix("link:")
-            if link.isdigit():
+            if link.isascii() and link.isdigit() and len(link) <= 18:  # a bigint, whatever arrives
                 clauses.append(message_links.c.id == int(link))
         row = (
             (await self.conn.execute(select(message_links).where(or_(*clauses)).limit(1))).mappings().first()

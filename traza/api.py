@@ -2,20 +2,24 @@
 
 Off unless ``TRAZA_API_TOKEN`` is set (every ``/api`` path then answers 404 with a reason); when on,
 each request must carry ``Authorization: Bearer <token>`` or gets 401 with ``WWW-Authenticate: Bearer``.
-Bad query values answer 422 with a JSON reason. The response models below are what ``/openapi.json``
-documents; metric definitions are published in ``docs/metrics.md``.
+Bad query values answer 422 in FastAPI's one documented shape (``{"detail": [{"loc", "msg", "type"}]}``)
+whether the type check or a parser below refused them; 401 and 404 are documented as
+``{"detail": str}``. The response models below are what ``/openapi.json`` documents; metric
+definitions are published in ``docs/metrics.md``.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.config import TrazaConfig
@@ -23,11 +27,29 @@ from bridge.domain import ConversationState
 from store import reports
 
 MAX_ID = 2**63 - 1
+ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}")
 Cursor = Annotated[int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")]
 Limit = Annotated[int, Query(ge=1, le=200, description="page size, at most 200")]
 Team = Annotated[str | None, Query(max_length=40, description="team id from traza.yml")]
-Instant = Annotated[str | None, Query(max_length=40, description="ISO 8601 date or datetime; naive is UTC")]
-RefPath = Annotated[str, Path(max_length=20, description="conversation ref, `1042` or `#1042`")]
+# Typed (not free strings) so /openapi.json says what is accepted: a date (midnight UTC) or a datetime.
+Instant = Annotated[
+    datetime | None,
+    BeforeValidator(lambda v: _iso_only(v)),
+    Query(
+        description="ISO 8601 date or datetime; naive is UTC. 422 when since is after until, or when the "
+        "instant falls outside years 1-9999 once converted to UTC (rules OpenAPI cannot state)"
+    ),
+]
+RefPath = Annotated[
+    str, Path(max_length=20, pattern=r"^#?[0-9]{1,18}$", description="conversation ref, `1042` or `#1042`")
+]
+
+
+def _iso_only(value: object) -> object:
+    """Refuse what pydantic would read as unix seconds (``until=0.4``): the API speaks ISO 8601 only."""
+    if isinstance(value, str) and not ISO_DATE.match(value):
+        raise ValueError("not an ISO 8601 date or datetime such as 2026-01-31 or 2026-01-31T10:00:00Z")
+    return value
 
 
 class ConversationSummary(BaseModel):
@@ -148,32 +170,42 @@ class Metrics(BaseModel):
     csat: Csat
 
 
-def _bad(reason: str) -> HTTPException:
-    return HTTPException(status_code=422, detail=reason)
+class Problem(BaseModel):
+    detail: str
 
 
-def parse_instant(name: str, value: str | None) -> datetime | None:
-    """``2026-01-31`` (midnight UTC) or an ISO 8601 datetime (UTC when it has no offset)."""
-    if value is None or not value.strip():
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "missing or wrong bearer token"},
+    404: {"model": Problem, "description": "the API is off (no TRAZA_API_TOKEN), or no such conversation"},
+}
+
+
+def _bad(where: str, name: str, reason: str) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own validation errors, which is what ``/openapi.json`` documents."""
+    return RequestValidationError([{"type": "value_error", "loc": (where, name), "msg": reason}])
+
+
+def parse_instant(name: str, value: datetime | None) -> datetime | None:
+    """The instant in UTC (a naive one is taken as UTC); 422 when it cannot be expressed in UTC."""
+    if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.strip())
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     except (ValueError, OverflowError):
-        raise _bad(f"{name}: {value!r} is not an ISO 8601 date or datetime (UTC)") from None
+        raise _bad("query", name, f"{name}: {value.isoformat()!r} is out of range in UTC") from None
 
 
-def _period(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
     start, end = parse_instant("since", since), parse_instant("until", until)
     if start and end and start > end:
-        raise _bad("since must not be after until")
+        raise _bad("query", "since", "since must not be after until")
     return start, end
 
 
 def parse_ref(value: str) -> int:
     digits = value.strip().removeprefix("#")
     if not digits.isascii() or not digits.isdigit() or len(digits) > 18:
-        raise _bad(f"ref: {value!r} is not a conversation number such as 1042 or #1042")
+        raise _bad("path", "ref", f"ref: {value!r} is not a conversation number such as 1042 or #1042")
     return int(digits)
 
 
@@ -267,7 +299,9 @@ def build_api_router(
 ) -> APIRouter:
     """The ``/api`` router; ``get_engine``/``get_config`` are called per request (built in the lifespan)."""
     api = _Api(get_engine, get_config)
-    router = APIRouter(prefix="/api", tags=["api"], dependencies=[Depends(_guard(api_token))])
+    router = APIRouter(
+        prefix="/api", tags=["api"], dependencies=[Depends(_guard(api_token))], responses=ERROR_RESPONSES
+    )
     router.add_api_route("/conversations", api.conversations, methods=["GET"])
     router.add_api_route("/conversations/{ref}", api.conversation, methods=["GET"])
     router.add_api_route("/conversations/{ref}/timeline", api.timeline, methods=["GET"])

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,11 +29,13 @@ from store.config_history import record_config
 from store.coordination import Coordinator, connect
 from store.db import create_engine
 from store.tables import webhook_inbox
+from traza import slack_gate
 from traza.api import build_api_router
 from traza.crm import HttpCustomerLookup
 from traza.metrics import Metrics
+from traza.request_body import read_bounded
 from traza.settings import Settings
-from traza.slack import build_slack_app, screen_slack_request
+from traza.slack import build_slack_app
 from traza.webhooks import WebhookDispatcher
 from traza.worker import Worker
 
@@ -73,7 +74,7 @@ class Runtime:
 
 
 def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = True) -> FastAPI:
-    state: dict[str, Runtime] = {}
+    state: dict[str, Any] = {}
     stop = asyncio.Event()
 
     @contextlib.asynccontextmanager
@@ -81,7 +82,7 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
         runtime = await _start(settings, config, with_worker, stop)
         state["runtime"] = runtime
         bolt = build_slack_app(runtime)
-        state["slack"] = AsyncSlackRequestHandler(bolt)  # type: ignore[assignment]
+        state["slack"] = bolt
         try:
             yield
         finally:
@@ -90,7 +91,8 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
     app = FastAPI(title="Traza", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     def rt() -> Runtime:
-        return state["runtime"]
+        runtime: Runtime = state["runtime"]
+        return runtime
 
     app.include_router(build_api_router(lambda: rt().engine, settings.api_token, lambda: config))
 
@@ -108,23 +110,7 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
 
     @app.post("/slack/events")
     async def slack_events(request: Request) -> Response:
-        body = await request.body()
-        if rejected := screen_slack_request(body, request.headers, settings.slack_signing_secret or ""):
-            status, reason = rejected
-            return JSONResponse(
-                {"error": reason} if status != 200 else {"ok": True},
-                status_code=status,
-                headers={"X-Slack-No-Retry": "1"} if status != 200 else None,
-            )
-        handler: Any = state["slack"]
-        try:
-            response: Response = await handler.handle(request)
-        except Exception:
-            log.exception("a signed Slack request could not be handled")
-            return JSONResponse(
-                {"error": "could not handle this request"}, status_code=400, headers={"X-Slack-No-Retry": "1"}
-            )
-        return response
+        return await slack_gate.receive(request, state["slack"], settings.slack_signing_secret or "")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -208,10 +194,7 @@ async def _sync_teams(engine: AsyncEngine, config: TrazaConfig) -> None:
 async def _receive_webhook(request: Request, runtime: Runtime) -> Response:
     started = time.perf_counter()
     settings = runtime.settings
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > settings.max_webhook_bytes:
-        return _reject(413, "body too large", runtime)
-    body = await _read_limited(request, settings.max_webhook_bytes)
+    body = await read_bounded(request, settings.max_webhook_bytes)
     if body is None:
         return _reject(413, "body too large", runtime)
     if not signature_valid(
@@ -235,17 +218,6 @@ async def _receive_webhook(request: Request, runtime: Runtime) -> Response:
         runtime.worker.note_ingress()
     runtime.metrics.webhook(200, time.perf_counter() - started, parsed.update_count)
     return PlainTextResponse("OK")
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _reject(status: int, reason: str, runtime: Runtime) -> Response:

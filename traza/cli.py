@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except SettingsError as exc:
         return _fail(exc.problems)
-    logs.configure(settings.log_level, settings.secrets())
+    logs.configure(settings.log_level, settings.secrets(), mask_phones=settings.log_mask_phones)
     try:
         return _dispatch(args, settings)
     except StartupError as exc:

@@ -34,6 +34,18 @@ HOW_TO_SET = {
 }
 
 
+FLAGS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+
+
 class SettingsError(ValueError):
     """One or more settings are missing or malformed; ``problems`` holds one line per setting."""
 
@@ -59,6 +71,7 @@ class Settings:
     api_token: str | None = field(default=None, repr=False)
     slack_pace: float = 1.0
     log_level: str = "INFO"
+    log_mask_phones: bool = True
     worker_concurrency: int = 16
     max_webhook_bytes: int = 4 * 1024 * 1024
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -145,6 +158,11 @@ def _parse(env: Mapping[str, str]) -> Settings:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         problems.append(f"TRAZA_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
     kwargs["log_level"] = level
+    mask = env.get("TRAZA_LOG_MASK_PHONES", "").strip().lower()
+    if mask in FLAGS:
+        kwargs["log_mask_phones"] = FLAGS[mask]
+    elif mask:
+        problems.append(f"TRAZA_LOG_MASK_PHONES must be 1 or 0 (true/false, yes/no, on/off), got {mask!r}")
     if problems:
         raise SettingsError(problems)
     kwargs["environment"] = dict(env)

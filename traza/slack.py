@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.signature import SignatureVerifier
 
 import commands
 from bot.slack_app import build_bolt_app
@@ -20,6 +16,7 @@ from commands.mentions import mention_command
 from store import jobs
 from store.replies import record_thread_event
 from traza.desk import Desk
+from traza.slack_gate import listener_failed
 
 if TYPE_CHECKING:
     from traza.app import Runtime
@@ -110,61 +107,8 @@ class Interactions:
 
 
 def build_slack_app(runtime: Runtime) -> AsyncApp:
-    return build_bolt_app(
+    app = build_bolt_app(
         runtime.surface.client, runtime.settings.slack_signing_secret or "", Interactions(runtime)
     )
-
-
-MAX_SLACK_BODY = 1024 * 1024
-
-
-def screen_slack_request(
-    body: bytes, headers: Mapping[str, str], signing_secret: str
-) -> tuple[int, str] | None:
-    """Reject what Bolt should never see: unsigned or stale requests, oversized or malformed bodies.
-
-    Bolt parses a body before it checks the signature and can crash on shapes Slack never sends, so
-    the signature (and Slack's 5-minute replay window) is checked here first, then the shape.
-    Returns ``(status, reason)`` to answer at once, or ``None`` to hand the request to Bolt.
-    """
-    if len(body) > MAX_SLACK_BODY:
-        return 413, "body too large"
-    verifier = SignatureVerifier(signing_secret)
-    if not signing_secret or not verifier.is_valid_request(body, dict(headers)):
-        return 401, "invalid request"
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return 400, "body is not UTF-8"
-    if text.startswith("{"):
-        return _screen_json(text)
-    form = parse_qs(text, keep_blank_values=True)
-    if "payload" in form:
-        try:
-            payload = json.loads(form["payload"][0])
-        except ValueError:
-            return 400, "payload is not JSON"
-        if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-            return 400, "payload has no type"
-        return None
-    if "ssl_check" in form or "command" in form:
-        return None
-    return 400, "not a Slack request"
-
-
-def _screen_json(text: str) -> tuple[int, str] | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return 400, "body is not JSON"
-    if not isinstance(data, dict):
-        return 400, "body is not a JSON object"
-    kind = data.get("type")
-    if kind == "event_callback" and not isinstance(data.get("event"), dict):
-        return 400, "event_callback without an event"
-    if kind == "app_rate_limited":
-        log.warning("Slack rate-limited this app's events (minute %s)", data.get("minute_rate_limited"))
-        return 200, "ok"
-    if kind not in ("event_callback", "url_verification"):
-        return 400, f"unsupported Slack envelope {kind!r}"
-    return None
+    app.error(listener_failed)
+    return app

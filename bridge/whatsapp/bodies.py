@@ -153,9 +153,9 @@ def _shared_contact(card: JsonObject) -> SharedContact:
             if number:
                 phones.append(number)
     emails = [
-        email["email"]
+        address
         for email in opt_list(card, "emails")
-        if isinstance(email, dict) and isinstance(email.get("email"), str)
+        if isinstance(email, dict) and (address := opt_str(email, "email")) is not None
     ]
     org = opt_obj(card, "org")
     return SharedContact(
@@ -231,9 +231,14 @@ def _system(raw: JsonObject) -> SystemBody:
     return SystemBody(
         kind=opt_str(system, "type") or "unknown",
         text=opt_str(system, "body") or "",
-        new_wa_id=opt_str(system, "wa_id") or opt_str(system, "new_wa_id"),
-        new_user_id=opt_str(system, "user_id"),
+        new_wa_id=_bounded(opt_str(system, "wa_id") or opt_str(system, "new_wa_id"), 40),
+        new_user_id=_bounded(opt_str(system, "user_id"), 150),
     )
+
+
+def _bounded(value: str | None, max_len: int) -> str | None:
+    """An id that fits where it is stored, else absent (a longer one is not Meta's)."""
+    return value if value is not None and len(value) <= max_len else None
 
 
 def _edit(raw: JsonObject) -> EditBody:

@@ -3,8 +3,9 @@
 This module owns the one rule for untrusted JSON: a *required* field that is missing or of the
 wrong type raises ``Invalid`` (the caller turns it into a ``SkippedUpdate``), while an *optional*
 field of the wrong type reads as absent. Strings are returned verbatim (never stripped or
-re-cased), timestamps become tz-aware UTC datetimes, and ``errors[]`` arrays become
-``RemoteError`` tuples. Nothing here raises anything but ``Invalid``, whatever it is handed.
+re-cased) except that a NUL character, which PostgreSQL cannot store, reads as U+FFFD;
+timestamps become tz-aware UTC datetimes, and ``errors[]`` arrays become ``RemoteError`` tuples.
+Nothing here raises anything but ``Invalid``, whatever it is handed.
 """
 
 from __future__ import annotations
@@ -46,10 +47,15 @@ def type_name(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
+def _storable(text: str) -> str:
+    """``text`` with U+0000 shown as U+FFFD: PostgreSQL cannot store NUL in text or JSON."""
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def req_str(obj: JsonObject, key: str) -> str:
     value = obj.get(key)
     if isinstance(value, str):
-        return value
+        return _storable(value)
     raise Invalid(f"{key} missing" if value is None else f"{key} is {type_name(value)}")
 
 
@@ -60,9 +66,17 @@ def req_nonempty_str(obj: JsonObject, key: str) -> str:
     return value
 
 
+def req_id(obj: JsonObject, key: str, max_len: int) -> str:
+    """A non-empty identifier no longer than ``max_len`` (Meta's are far shorter; storage is bounded)."""
+    value = req_nonempty_str(obj, key)
+    if len(value) > max_len:
+        raise Invalid(f"{key} is longer than {max_len} characters")
+    return value
+
+
 def opt_str(obj: JsonObject, key: str) -> str | None:
     value = obj.get(key)
-    return value if isinstance(value, str) else None
+    return _storable(value) if isinstance(value, str) else None
 
 
 def req_obj(obj: JsonObject, key: str) -> JsonObject:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from bridge.domain import WaMessageId, WaPhoneNumberId
+from bridge.errors import InvalidInput
 from bridge.inbound import (
     InboundMessage,
     ParsedWebhook,
@@ -28,6 +29,7 @@ from bridge.whatsapp.fields import (
     opt_obj,
     opt_str,
     remote_errors,
+    req_id,
     req_nonempty_str,
     req_obj,
     type_name,
@@ -35,10 +37,20 @@ from bridge.whatsapp.fields import (
 )
 
 WABA_OBJECT = "whatsapp_business_account"
+# Bounds of what is stored (see store.tables): ids past them are not Meta's and skip their update;
+# names past them are cut. Meta's wamids are about 60 characters, phones 15 digits, BSUIDs about 30.
+MAX_WAMID = 200
+MAX_NUMBER_ID = 40
+MAX_WA_ID = 40
+MAX_USER_ID = 150
+MAX_NAME = 200
 
 
-class MalformedWebhook(ValueError):
-    """The envelope itself is unusable (not an object, no ``entry`` list, wrong ``object`` …)."""
+class MalformedWebhook(InvalidInput, ValueError):
+    """The envelope itself is unusable (not an object, no ``entry`` list, wrong ``object`` …).
+
+    Part of the one error tree (an ``InvalidInput``); still a ``ValueError`` for older callers.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -95,8 +107,8 @@ def _parse_change(change: JsonObject, where: str, out: ParsedWebhook) -> None:
         value = req_obj(change, "value")
         metadata = req_obj(value, "metadata")
         number = _Number(
-            WaPhoneNumberId(req_nonempty_str(metadata, "phone_number_id")),
-            opt_str(metadata, "display_phone_number") or "",
+            WaPhoneNumberId(req_id(metadata, "phone_number_id", MAX_NUMBER_ID)),
+            (opt_str(metadata, "display_phone_number") or "")[:MAX_NUMBER_ID],
         )
     except Invalid as exc:
         out.skipped.append(SkippedUpdate(where, exc.reason))
@@ -142,7 +154,7 @@ def _parse_messages(
 def _parse_message(raw: object, number: _Number, contacts: _Contacts) -> InboundMessage:
     if not isinstance(raw, dict):
         raise Invalid(f"message is {type_name(raw)}, not an object")
-    message_id = req_nonempty_str(raw, "id")
+    message_id = req_id(raw, "id", MAX_WAMID)
     msg_type = req_nonempty_str(raw, "type")
     sent_at = unix_time(raw)
     sender = _resolve_sender(raw, contacts)
@@ -176,12 +188,14 @@ def _index_contacts(raw: object) -> _Contacts:
 
 def _resolve_sender(raw: JsonObject, contacts: _Contacts) -> Sender:
     """``from``/``from_user_id`` completed from the matching ``contacts[]`` entry."""
-    wa_id = opt_str(raw, "from") or None
+    wa_id = _usable_wa_id(opt_str(raw, "from"))
     user_id = opt_str(raw, "from_user_id") or None
     if wa_id is None and user_id is None:
         user_id = _system_previous_user_id(raw)
         if user_id is None:
-            raise Invalid("sender missing: neither from nor from_user_id")
+            raise Invalid("sender missing: neither from (with digits) nor from_user_id")
+    if user_id is not None and len(user_id) > MAX_USER_ID:
+        raise Invalid(f"from_user_id is longer than {MAX_USER_ID} characters")
     key = (wa_id, user_id)
     sender = contacts.senders.get(key)
     if sender is None:
@@ -193,14 +207,24 @@ def _build_sender(wa_id: str | None, user_id: str | None, contacts: _Contacts) -
     contact = _match_contact(wa_id, user_id, contacts)
     profile = opt_obj(contact, "profile") if contact is not None else None
     if contact is not None:
-        wa_id = wa_id or opt_str(contact, "wa_id") or None
-        user_id = user_id or opt_str(contact, "user_id") or None
+        wa_id = wa_id or _usable_wa_id(opt_str(contact, "wa_id"))
+        found = opt_str(contact, "user_id") or None
+        user_id = user_id or (found if found and len(found) <= MAX_USER_ID else None)
+    name = opt_str(profile, "name") if profile is not None else None
+    username = opt_str(profile, "username") if profile is not None else None
     return Sender(
         wa_id=wa_id,
         user_id=user_id,
-        profile_name=opt_str(profile, "name") if profile is not None else None,
-        username=opt_str(profile, "username") if profile is not None else None,
+        profile_name=name[:MAX_NAME] if name is not None else None,
+        username=username[:MAX_NAME] if username is not None else None,
     )
+
+
+def _usable_wa_id(value: str | None) -> str | None:
+    """A phone id as Meta sends it (digits, at most ``MAX_WA_ID`` characters), else ``None``."""
+    if not value or len(value) > MAX_WA_ID or not any("0" <= c <= "9" for c in value):
+        return None
+    return value
 
 
 def _match_contact(wa_id: str | None, user_id: str | None, contacts: _Contacts) -> JsonObject | None:
@@ -242,7 +266,7 @@ def _parse_status(raw: object, number: _Number) -> StatusUpdate:
     if not isinstance(raw, dict):
         raise Invalid(f"status is {type_name(raw)}, not an object")
     return StatusUpdate(
-        wa_message_id=WaMessageId(req_nonempty_str(raw, "id")),
+        wa_message_id=WaMessageId(req_id(raw, "id", MAX_WAMID)),
         phone_number_id=number.phone_number_id,
         status=req_nonempty_str(raw, "status"),
         at=unix_time(raw),
