@@ -1,4 +1,5 @@
-"""The App Home tab: each agent's queue (what they hold, what waits in their teams)."""
+"""The App Home tab: each agent's queue (what they hold, what waits in their teams) and their teams'
+numbers (open and waiting now; today's median first response and SLA breaches, UTC day)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from bot.cards import escape_mrkdwn, format_duration
 from bridge.domain import ConversationView
+from store.daily import TeamNumbers
 
 
 def _line(view: ConversationView, now: datetime) -> str:
@@ -23,7 +25,23 @@ def _line(view: ConversationView, now: datetime) -> str:
     return f"• {ref} · {who}{wait}{window}"
 
 
-def home_view(held: list[ConversationView], waiting: list[ConversationView], now: datetime) -> dict[str, Any]:
+def _numbers_line(n: TeamNumbers) -> str:
+    median = (
+        format_duration(n.first_response_median_today) if n.first_response_median_today is not None else "—"
+    )
+    alarm = " :alarm_clock:" if n.sla_breaches_today else ""
+    return (
+        f"*{escape_mrkdwn(n.name, 60)}* · {n.open} open · {n.waiting} waiting · "
+        f"median first response today {median} · SLA breaches today {n.sla_breaches_today}{alarm}"
+    )
+
+
+def home_view(
+    held: list[ConversationView],
+    waiting: list[ConversationView],
+    now: datetime,
+    numbers: list[TeamNumbers] | None = None,
+) -> dict[str, Any]:
     def section(title: str, views: list[ConversationView], empty: str) -> list[dict[str, Any]]:
         text = "\n".join(_line(v, now) for v in views) if views else f"_{empty}_"
         return [
@@ -35,13 +53,24 @@ def home_view(held: list[ConversationView], waiting: list[ConversationView], now
         *section(f"Your conversations ({len(held)})", held, "You hold no open conversation."),
         {"type": "divider"},
         *section(f"Waiting in your teams ({len(waiting)})", waiting, "Nobody is waiting. 🎉"),
+        {"type": "divider"},
+        {"type": "header", "text": {"type": "plain_text", "text": "Your teams today"}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "\n".join(_numbers_line(n) for n in numbers)[:2900]
+                if numbers
+                else "_You are in no team._",
+            },
+        },
         {
             "type": "context",
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": "Claim with the card's button or "
-                    "`/claim <ref>`; `/traza help` lists every command.",
+                    "text": "Claim with the card's button or `/claim <ref>`; `/traza stats` charts "
+                    "your team's numbers; `/traza help` lists every command. Times are UTC.",
                 }
             ],
         },

@@ -20,7 +20,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.contacts import display_phone
-from bridge.domain import EventType
+from bridge.domain import EventType, SlaTarget
 from store.conversations import view_query
 from store.tables import conversations, events
 
@@ -34,10 +34,15 @@ STATE_EVENTS = frozenset(
         EventType.CONVERSATION_REOPENED,
     }
 )
-METRIC_EVENTS = STATE_EVENTS | {EventType.CUSTOMER_MESSAGE_RECEIVED, EventType.REPLY_RECEIVED}
+METRIC_EVENTS = STATE_EVENTS | {
+    EventType.CUSTOMER_MESSAGE_RECEIVED,
+    EventType.REPLY_RECEIVED,
+    EventType.SLA_BREACHED,
+}
 PER_TEAM = ("conversations_opened", "customer_messages", "agent_replies")
 COUNTED = (*PER_TEAM, "conversations_closed", "conversations_reopened", "transfers")
 _METRIC_COLUMNS = ("seq", "occurred_at", "type", "conversation_id", "actor", "team_id", "payload")
+SLA_TARGETS = tuple(t.value for t in SlaTarget)
 NOT_AGENTS = frozenset({"traza", "whatsapp", "bot", "system"})
 NOT_AGENT_PREFIXES = ("contact:", "bot:", "system:")
 
@@ -163,6 +168,7 @@ class _Tally:
     per_team: dict[str, Counter[str]] = field(default_factory=dict)
     per_agent: dict[str, list[int]] = field(default_factory=dict)
     state: dict[int, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    sla: Counter[str] = field(default_factory=Counter)
 
     def mine(self, team: str | None) -> bool:
         return self.team is None or team == self.team
@@ -209,6 +215,10 @@ def _observe(tally: _Tally, row: Row) -> None:
         tally.count(row, "transfers")
     elif kind == EventType.CUSTOMER_MESSAGE_RECEIVED:
         tally.count(row, "customer_messages")
+    elif kind == EventType.SLA_BREACHED and tally.mine(row["team_id"]):
+        target = (_decode(row["payload"]) or {}).get("target")
+        if target in SLA_TARGETS:
+            tally.sla[target] += 1
     elif kind == EventType.REPLY_RECEIVED and is_agent_response(row):
         tally.count(row, "agent_replies")
         if conv in tally.opened and conv not in tally.first_response:
@@ -260,6 +270,7 @@ def summarize(
             for a, convs in sorted(tally.per_agent.items(), key=lambda item: (-len(item[1]), item[0]))
         ],
         "backlog": {"open": backlog["open"], "assigned": backlog["assigned"]},
+        "sla_breaches": {target: tally.sla[target] for target in SLA_TARGETS},
     }
 
 
@@ -272,14 +283,29 @@ async def metrics(
 ) -> dict[str, Any]:
     """The published metrics (docs/metrics.md) for ``[since, until)``; ``until`` defaults to now."""
     until = until or datetime.now(UTC)
+    rows = await metric_rows(conn, since=since, until=until)
+    return summarize(rows, since=since, until=until, team=team)
+
+
+async def metric_rows(
+    conn: AsyncConnection,
+    *,
+    since: datetime | None,
+    until: datetime,
+    kinds: frozenset[EventType] = METRIC_EVENTS,
+    with_history: bool = True,
+) -> Sequence[Row]:
+    """The events ``summarize`` reads, in log order: ``kinds`` in ``[since, until)`` and, when
+    ``with_history`` (the backlog needs it), every earlier state event too."""
     query = (
         select(*(events.c[name] for name in _METRIC_COLUMNS))
-        .where(events.c.type.in_([str(t) for t in METRIC_EVENTS]), events.c.occurred_at < until)
+        .where(events.c.type.in_([str(t) for t in kinds]), events.c.occurred_at < until)
         .order_by(events.c.seq)
     )
-    if since is not None:
+    if since is not None and with_history:
         query = query.where(
             or_(events.c.occurred_at >= since, events.c.type.in_([str(t) for t in STATE_EVENTS]))
         )
-    rows = (await conn.execute(query)).mappings().all()
-    return summarize(rows, since=since, until=until, team=team)
+    elif since is not None:
+        query = query.where(events.c.occurred_at >= since)
+    return (await conn.execute(query)).mappings().all()

@@ -102,6 +102,11 @@ class Backlog(BaseModel):
     assigned: int
 
 
+class SlaBreaches(BaseModel):
+    first_response: int
+    resolution: int
+
+
 class Metrics(BaseModel):
     since: datetime | None
     until: datetime
@@ -118,6 +123,7 @@ class Metrics(BaseModel):
     per_team: list[TeamVolume]
     per_agent: list[AgentVolume]
     backlog: Backlog
+    sla_breaches: SlaBreaches
 
 
 def _bad(reason: str) -> HTTPException:

@@ -19,7 +19,8 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.surface import SlackSurface, make_client
+from bot.slack_calls import make_client
+from bot.surface import SlackSurface
 from bridge.config import TrazaConfig
 from bridge.whatsapp.graph import GraphClient
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
@@ -27,6 +28,7 @@ from bridge.whatsapp.signature import signature_valid
 from store import jobs
 from store.coordination import Coordinator, connect
 from store.db import create_engine
+from store.event_counts import EventCounts
 from store.tables import webhook_inbox
 from traza.api import build_api_router
 from traza.metrics import Metrics
@@ -48,6 +50,7 @@ class Runtime:
     graph: GraphClient
     surface: SlackSurface
     metrics: Metrics
+    counts: EventCounts = field(default_factory=EventCounts)
     worker: Worker | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -128,24 +131,32 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        runtime = rt()
-        waiting, oldest = await jobs.depth(runtime.engine)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        body = runtime.metrics.exposition(
-            queue_depth=waiting, queue_age=age, redis_ok=runtime.coordinator.healthy
-        )
+        body = await prometheus_exposition(rt())
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
     return app
 
 
+async def prometheus_exposition(runtime: Runtime) -> str:
+    """The ``/metrics`` body: this process's counters and the deployment's, read from the database."""
+    waiting, oldest = await jobs.depth(runtime.engine)
+    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    await runtime.counts.refresh(runtime.engine)
+    return runtime.metrics.exposition(
+        queue_depth=waiting, queue_age=age, redis_ok=runtime.coordinator.healthy, counts=runtime.counts
+    )
+
+
 async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, stop: asyncio.Event) -> Runtime:
     engine = create_engine(settings.database_url)
     coordinator = connect(settings.redis_url, settings.slack_pace)
-    graph = GraphClient(settings.graph_api_url, settings.whatsapp_access_token or "")
+    metrics = Metrics()
+    graph = GraphClient(
+        settings.graph_api_url, settings.whatsapp_access_token or "", on_error=metrics.graph_error
+    )
     client = make_client(settings.slack_bot_token or "", settings.slack_api_url)
-    surface = SlackSurface(client)
-    runtime = Runtime(settings, config, engine, coordinator, graph, surface, Metrics())
+    surface = SlackSurface(client, on_error=metrics.slack_error)
+    runtime = Runtime(settings, config, engine, coordinator, graph, surface, metrics)
     await _sync_teams(engine, config)
     if settings.redis_url:
         runtime.tasks.append(asyncio.create_task(coordinator.listen(stop), name="traza-redis-listen"))
@@ -159,6 +170,7 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
             graph,
             surface,
             concurrency=settings.worker_concurrency,
+            sla_interval=settings.sla_sweep_seconds,
         )
         runtime.tasks.append(asyncio.create_task(runtime.worker.run(stop), name="traza-worker"))
     return runtime

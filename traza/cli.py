@@ -54,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true", help="serve HTTP only; run `traza worker` apart")
     serve.add_argument("--host", help="listen address (default TRAZA_HOST)")
     serve.add_argument("--port", type=int, help="listen port (default TRAZA_PORT)")
-    sub.add_parser("worker", help="worker only, for deployments with several processes")
+    worker = sub.add_parser("worker", help="worker only, for deployments with several processes")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve this process's Prometheus /metrics on TRAZA_HOST:PORT"
+    )
     sub.add_parser("migrate", help="bring the database schema up to date")
     audit = sub.add_parser("audit", help="the tamper-evident history")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -67,6 +70,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="start date (YYYY-MM-DD or ISO time, UTC)")
     export.add_argument("--until", help="end date, exclusive (YYYY-MM-DD or ISO time, UTC)")
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on standard error (default: only when standard error is a terminal)",
+    )
     return parser
 
 
@@ -102,7 +111,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "serve":
             return commands_cli.serve(settings, read_config(settings.config_path), args)
         case "worker":
-            return commands_cli.worker(settings, read_config(settings.config_path))
+            return commands_cli.worker(settings, read_config(settings.config_path), args.metrics_port)
         case "audit":
             return asyncio.run(commands_cli.audit_verify(settings, args.ref))
         case "export":

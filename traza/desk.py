@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.config import TrazaConfig
@@ -17,12 +18,37 @@ from bridge.contacts import normalize_phone, phone_variants
 from bridge.control import visible_teams
 from bridge.domain import ConversationState, parse_ref
 from bridge.errors import InvalidInput
-from store import search
+from store import jobs, reports, search
 from store.control import Control
+from store.daily import midnight
 from store.tables import contacts, conversations
 from store.templates import start_conversation
 
 PERIOD_DAYS = {"today": 1, "7d": 7, "30d": 30, "90d": 90}
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def stats_summary(m: dict[str, Any], scope: str, period: str, since: datetime) -> str:
+    """The ``/traza stats`` answer: every figure as ``/api/metrics`` gives it for the same period."""
+    fr, res, sla = m["first_response"], m["resolution"], m["sla_breaches"]
+    return "\n".join(
+        [
+            f"*Stats for {scope}, {period}* (since {since:%Y-%m-%d %H:%M} UTC):",
+            f"• {m['conversations_opened']} opened · {m['conversations_closed']} closed · "
+            f"{m['conversations_reopened']} reopened · {m['transfers']} transfers · "
+            f"{m['customer_messages']} customer messages · {m['agent_replies']} agent replies",
+            f"• First response: median {_minutes(fr['median_seconds'])}, p90 {_minutes(fr['p90_seconds'])} "
+            f"({fr['measured']} answered, {fr['pending']} not yet)",
+            f"• Resolution: median {_minutes(res['median_seconds'])}, p90 {_minutes(res['p90_seconds'])} "
+            f"({res['measured']} closed, {res['pending']} still open)",
+            f"• Backlog now: {m['backlog']['open']} open, {m['backlog']['assigned']} assigned · "
+            f"SLA breaches: {sla['first_response']} first response, {sla['resolution']} resolution",
+            "_A chart is on its way to your direct messages with Traza._",
+        ]
+    )
 
 
 def archive_link(channel: str, ts: str | None) -> str:
@@ -135,35 +161,25 @@ class Desk:
         return "\n".join(lines)
 
     async def stats(self, user: str, team: str | None, period: str) -> str:
+        """The period's figures from the event log (docs/metrics.md), and a chart queued to the
+        asker's DM. Periods are whole UTC days ending now: ``today`` since midnight, ``7d`` the last
+        seven days including today, and so on."""
         if team is not None and self.config.team(team) is None:
             raise InvalidInput(f"Unknown team {team!r}. Teams: {', '.join(t.id for t in self.config.teams)}.")
-        since = self.clock() - timedelta(days=PERIOD_DAYS[period])
-        where = [conversations.c.opened_at >= since]
-        if team:
-            where.append(conversations.c.team_id == team)
-        async with self.engine.connect() as conn:
-            opened = await conn.scalar(select(func.count()).where(*where))
-            closed = await conn.scalar(select(func.count()).where(*where, conversations.c.state == "closed"))
-            open_now = await conn.scalar(
-                select(func.count()).where(
-                    conversations.c.state != "closed", *([conversations.c.team_id == team] if team else [])
-                )
+        now = self.clock()
+        since = midnight(now) - timedelta(days=PERIOD_DAYS[period] - 1)
+        async with self.engine.begin() as conn:
+            m = await reports.metrics(conn, since=since, until=now, team=team)
+            payload = {"user": user, "team": team, "period": period}
+            await jobs.enqueue(
+                conn,
+                f"chart:{user}",
+                "stats_chart",
+                {**payload, "since": since.isoformat(), "until": now.isoformat()},
+                now,
             )
-            firsts = (
-                await conn.execute(
-                    select(conversations.c.opened_at, conversations.c.first_response_at).where(
-                        *where, conversations.c.first_response_at.is_not(None)
-                    )
-                )
-            ).all()
-        waits = sorted((r.first_response_at - r.opened_at).total_seconds() for r in firsts)
-        median = f"{waits[len(waits) // 2] / 60:.1f} min" if waits else "—"
         chosen = self.config.team(team) if team else None
-        scope = chosen.name if chosen else "all teams"
-        return (
-            f"*Stats for {scope}, last {period}:* {opened} opened · {closed} closed · {open_now} open now · "
-            f"median first response {median} ({len(waits)} answered)"
-        )
+        return stats_summary(m, chosen.name if chosen else "all teams", period, since)
 
     async def start(self, user: str, target: str, template: str | None, params: list[str]) -> str:
         return await start_conversation(self.engine, self.config, self.clock, user, target, template, params)

@@ -61,6 +61,7 @@ class Settings:
     log_level: str = "INFO"
     worker_concurrency: int = 16
     max_webhook_bytes: int = 4 * 1024 * 1024
+    sla_sweep_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
@@ -191,6 +192,16 @@ def _numbers(env: Mapping[str, str], kwargs: dict[str, object], problems: list[s
             problems.append(f"TRAZA_SLACK_PACE must be a number of posts per second ≥ 0, got {pace!r}")
         else:
             kwargs["slack_pace"] = value
+    sweep = env.get("TRAZA_SLA_SWEEP_SECONDS", "").strip()
+    if sweep:
+        try:
+            seconds = float(sweep)
+        except ValueError:
+            seconds = -1.0
+        if not 0.05 <= seconds <= 3600:
+            problems.append(f"TRAZA_SLA_SWEEP_SECONDS must be a number of seconds 0.05-3600, got {sweep!r}")
+        else:
+            kwargs["sla_sweep_seconds"] = seconds
     workers = env.get("TRAZA_WORKER_CONCURRENCY", "").strip()
     if workers:
         if workers.isdigit() and 0 < int(workers) <= 256:

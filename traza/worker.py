@@ -22,10 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.home import home_view
-from bridge import deliver, mirror
+from bridge import deliver, mirror, sla
 from bridge.config import TrazaConfig
-from bridge.domain import EventType
+from bridge.domain import EventType, SlaTarget
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
@@ -34,11 +33,20 @@ from store.events import NewEvent
 from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
-from store.queues import agent_queue
+from traza.figures import publish_home, send_stats_chart
+from traza.sla_sweeper import SlaSweeper
 
 log = logging.getLogger("traza.worker")
 PACED_KINDS = frozenset(
-    {"post_card", "mirror_inbound", "transfer_card", "transfer_context", "post_note", "thread_notice"}
+    {
+        "post_card",
+        "mirror_inbound",
+        "transfer_card",
+        "transfer_context",
+        "post_note",
+        "thread_notice",
+        "sla_nudge",
+    }
 )
 CONFIG_ERRORS = frozenset(
     {
@@ -59,7 +67,9 @@ CONFIG_ERRORS = frozenset(
 MAX_PERMANENT_ATTEMPTS = 5
 MAX_CRASH_ATTEMPTS = 8
 # Private answers and the App Home: failing for good must not block the next ones.
-BEST_EFFORT_KINDS = frozenset({"notify_agent", "publish_home", "thread_notice", "list_templates"})
+BEST_EFFORT_KINDS = frozenset(
+    {"notify_agent", "publish_home", "thread_notice", "list_templates", "stats_chart"}
+)
 INGEST_LEASE = timedelta(seconds=15)
 BUSY_WINDOW = 0.25
 BUSY_CONCURRENCY = 1
@@ -84,6 +94,7 @@ class Worker:
         *,
         concurrency: int = 16,
         clock: Callable[[], datetime] = utcnow,
+        sla_interval: float = 30.0,
     ) -> None:
         self.engine, self.config, self.coordinator = engine, config, coordinator
         self.surface, self.media, self.clock = surface, media, clock
@@ -96,6 +107,7 @@ class Worker:
         self.yield_to_ingress = engine.dialect.name == "sqlite"
         self.busy_keys: set[str] = set()
         self.stats = {"jobs_done": 0, "jobs_retried": 0, "jobs_failed": 0, "webhooks_ingested": 0}
+        self.sla = SlaSweeper(engine, config, coordinator, self.holder, clock, sla_interval)
 
     async def run(self, stop: asyncio.Event) -> None:
         freed = await jobs.release_dead_locks(self.engine)
@@ -107,6 +119,8 @@ class Worker:
             asyncio.create_task(self._guarded(self._dispatch_loop, stop), name="traza-dispatch"),
             asyncio.create_task(self._guarded(self._lease_loop, stop), name="traza-leases"),
         ]
+        if self.sla.enabled:
+            loops.append(asyncio.create_task(self._guarded(self.sla.run, stop), name="traza-sla"))
         try:
             await stop.wait()
         finally:
@@ -315,9 +329,14 @@ class Worker:
                     job.payload["link_id"], ledger, self.sender, self.desk, self.config
                 )
             case "publish_home":
-                async with self.engine.connect() as conn:
-                    held, waiting = await agent_queue(conn, self.config, job.payload["user"])
-                await self.desk.publish_home(job.payload["user"], home_view(held, waiting, self.clock()))
+                await publish_home(self.engine, self.config, self.desk, job.payload["user"], self.clock())
+                await ledger.done()
+            case "sla_nudge":
+                p = job.payload
+                target = SlaTarget(p["target"])
+                await sla.nudge(p["conversation_id"], target, p["text"], job.attempts, ledger, self.surface)
+            case "stats_chart":
+                await send_stats_chart(self.engine, self.config, self.desk, job.payload)
                 await ledger.done()
             case "list_templates":
                 await deliver.list_templates(

@@ -184,6 +184,7 @@ class FakeSlack(FakeServer):
             "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_info,
+            "conversations.open": self._conversations_open,
             "users.info": self._users_info,
             "views.open": self._views_open,
             "views.update": self._views_update,
@@ -877,6 +878,20 @@ class FakeSlack(FakeServer):
                 "is_archived": False,
             },
         }
+
+    def _conversations_open(self, args: JsonDict, ctx: _Ctx) -> JsonDict:
+        """The bot's DM with one user: ``D`` + the user id without its first letter (stable per user)."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise SlackError("not_implemented" if users else "users_list_not_supplied")
+        if not users[0].startswith(("U", "W")):
+            raise SlackError("user_not_found")
+        channel = "D" + users[0][1:]
+        return {"ok": True, "channel": {"id": channel, "is_im": True, "user": users[0]}}
+
+    def dm_channel(self, user: str) -> str:
+        """The channel ``conversations.open`` gives for ``user``."""
+        return "D" + user[1:]
 
     def _users_info(self, args: JsonDict, ctx: _Ctx) -> JsonDict:
         user_id = _require(args, "user", "user_not_found")
