@@ -24,7 +24,7 @@ async def search(desk: Desk, req: Request) -> str:
     return await desk.search(req.user, req.rest.strip())
 
 
-@verb("stats", "[team] [today|7d|30d|90d]", "volumes, response and resolution times")
+@verb("stats", "[team] [today|7d|30d|90d]", "volumes, response times and SLA breaches, with a chart by DM")
 async def stats(desk: Desk, req: Request) -> str:
     team, period = None, "7d"
     for arg in req.args:
@@ -34,7 +34,7 @@ async def stats(desk: Desk, req: Request) -> str:
             team = arg.lower()
         else:
             raise UsageError(f"unexpected {arg!r}")
-    return await desk.stats(req.user, team, period)
+    return await desk.stats(req.user, team, period, req.channel)
 
 
 @verb("start", "<+phone|ref> [template] [params…]", "write first with an approved template")

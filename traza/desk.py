@@ -160,7 +160,7 @@ class Desk:
             lines.append(f"• <{link}|#{hit.ref}> {hit.sent_at:%Y-%m-%d} {who}: {body[:150]}")
         return "\n".join(lines)
 
-    async def stats(self, user: str, team: str | None, period: str) -> str:
+    async def stats(self, user: str, team: str | None, period: str, channel: str = "") -> str:
         """The period's figures from the event log (docs/metrics.md), and a chart queued to the
         asker's DM. Periods are whole UTC days ending now: ``today`` since midnight, ``7d`` the last
         seven days including today, and so on."""
@@ -170,7 +170,7 @@ class Desk:
         since = midnight(now) - timedelta(days=PERIOD_DAYS[period] - 1)
         async with self.engine.begin() as conn:
             m = await reports.metrics(conn, since=since, until=now, team=team)
-            payload = {"user": user, "team": team, "period": period}
+            payload = {"user": user, "team": team, "period": period, "channel": channel}
             await jobs.enqueue(
                 conn,
                 f"chart:{user}",

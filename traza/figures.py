@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.charts import stats_chart
 from bot.home import home_view
 from bridge.config import TrazaConfig
+from bridge.errors import PermanentRemoteError
 from bridge.ports import AgentDesk, MediaFile
 from store.daily import daily, team_numbers
 from store.queues import agent_queue
@@ -38,7 +39,14 @@ async def send_stats_chart(
         f"Conversations opened per day and median first response, {scope}, "
         f"{since:%Y-%m-%d} to {until:%Y-%m-%d %H:%M} UTC."
     )
-    await desk.send_file_to_user(payload["user"], MediaFile(png, "image/png", name), comment)
+    try:
+        await desk.send_file_to_user(payload["user"], MediaFile(png, "image/png", name), comment)
+    except PermanentRemoteError as exc:
+        # No thread to show it in: tell the asker where they typed the command, then give up.
+        if payload.get("channel"):
+            why = f"⚠️ Traza could not send you the stats chart (Slack said `{exc.code}`)."
+            await desk.tell(payload["channel"], None, payload["user"], why)
+        raise
 
 
 async def publish_home(
