@@ -229,6 +229,9 @@ def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
             return _with_reason("closed", payload)
         case "ConversationReopened":
             return f"reopened by {who}"
+        case "SlaBreached":
+            target = str(payload.get("target") or "?").replace("_", " ")
+            return f"SLA {target} target missed"
     return event_type
 
 

@@ -26,6 +26,7 @@ from tests.harness import Harness, eventually, load_test_config, running_traza
 from traza.settings import Settings
 
 FIRST_RESPONSE = timedelta(seconds=0.6)
+API_TOKEN = "sla-api-token"
 
 
 def sla_config() -> TrazaConfig:
@@ -39,7 +40,7 @@ def sla_config() -> TrazaConfig:
 @pytest.fixture
 async def sla_traza(traza_env: dict[str, str], fakes: tuple[FakeSlack, FakeGraph]) -> AsyncIterator[Harness]:
     slack, graph = fakes
-    env = {**traza_env, "TRAZA_SLA_SWEEP_SECONDS": "0.1"}
+    env = {**traza_env, "TRAZA_SLA_SWEEP_SECONDS": "0.1", "TRAZA_API_TOKEN": API_TOKEN}
     async with running_traza(env, config=sla_config()) as client:
         yield Harness(client, slack, graph, Settings.from_env(env, env_file=None))
 
@@ -81,6 +82,9 @@ async def test_unanswered_conversation_is_flagged_nudged_and_its_lead_mentioned_
     assert recorded[0]["leads"] == [LEAD]
     metrics = (await traza.client.get("/metrics")).text
     assert 'traza_sla_breaches_total{team="soporte",target="first_response"} 1' in metrics
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
+    api = (await traza.client.get("/api/metrics", params={"team": "soporte"}, headers=auth)).json()
+    assert api["sla_breaches"] == {"first_response": 1, "resolution": 0}
 
 
 async def test_stats_answers_the_summary_and_posts_a_png_chart_to_the_askers_dm(traza: Harness) -> None:

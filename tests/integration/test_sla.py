@@ -9,6 +9,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -162,3 +163,38 @@ async def test_one_sweeper_holds_the_lease_and_a_crashed_holder_is_replaced_afte
     clock[0] = T0 + 24 * HOUR + 11 * MINUTE
     assert sorted(b.ref for b in await second.sweep_once()) == [1001, 1002, 1005, 1006]
     assert len(await breaches(engine)) == 6
+
+
+async def test_a_sweep_that_dies_mid_breach_leaves_nothing_and_the_next_records_it_once(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import store.sla
+
+    config = sla_config()
+    await seed(engine)
+    append = store.sla.events.append
+
+    async def crash(*args: object, **kwargs: object) -> None:
+        raise ConnectionResetError("the database went away in the middle of the breach")
+
+    monkeypatch.setattr(store.sla.events, "append", crash)
+    with pytest.raises(ConnectionResetError):
+        await sweep(engine, config, T0 + 20 * MINUTE)
+    async with engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(sla_breaches)) == 0
+    assert await jobs_of(engine, "sla_nudge") == []
+    monkeypatch.setattr(store.sla.events, "append", append)
+    assert [b.ref for b in await sweep(engine, config, T0 + 20 * MINUTE)] == [1001]
+    assert [b.ref for b in await sweep(engine, config, T0 + 21 * MINUTE)] == []
+    assert await breaches(engine) == [(1001, "first_response")]
+    assert len(await jobs_of(engine, "sla_nudge")) == 1
+
+
+async def test_the_timeline_names_the_missed_target(engine: AsyncEngine) -> None:
+    from store.search import timeline
+
+    await seed(engine)
+    await sweep(engine, sla_config(), T0 + 20 * MINUTE)
+    async with engine.connect() as conn:
+        entries = await timeline(conn, 1001)
+    assert [e.summary for e in entries] == ["SLA first response target missed"]
