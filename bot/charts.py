@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from store.daily import Day
 
@@ -30,6 +31,7 @@ def stats_chart(days: Sequence[Day], title: str) -> bytes:
     opened = [d.opened for d in days]
     volume.bar(xs, opened, color=BAR_COLOR, label="conversations opened")
     volume.set_ylabel("conversations opened")
+    volume.yaxis.set_major_locator(MaxNLocator(integer=True))  # conversations come whole
     volume.set_ylim(0, max([*opened, 1]) * 1.25)
     volume.set_xticks(xs, [d.day.strftime("%b %d") for d in days], rotation=45 if len(days) > 10 else 0)
     for x, day in zip(xs, days, strict=True):
