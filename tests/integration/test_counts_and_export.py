@@ -103,3 +103,12 @@ async def test_export_of_nothing_is_an_empty_array(
 ) -> None:
     await commands_cli.export(Settings(database_url=database_url), export_args("conversations", "json", None))
     assert capsys.readouterr().out == "[]\n"
+
+
+def test_progress_is_automatic_unless_asked_for_or_refused() -> None:
+    from traza.cli import _parser
+
+    assert _parser().parse_args(["export", "events"]).progress is None  # a terminal decides
+    assert _parser().parse_args(["export", "events", "--progress"]).progress is True
+    assert _parser().parse_args(["export", "events", "--no-progress"]).progress is False
+    assert _parser().parse_args(["worker", "--metrics-port", "9101"]).metrics_port == 9101
