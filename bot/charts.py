@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from bridge.i18n import t
 from store.daily import Day
 
 BAR_COLOR = "#4A90D9"
@@ -29,15 +30,15 @@ def stats_chart(days: Sequence[Day], title: str) -> bytes:
     volume = figure.add_subplot()
     xs = list(range(len(days)))
     opened = [d.opened for d in days]
-    volume.bar(xs, opened, color=BAR_COLOR, label="conversations opened")
-    volume.set_ylabel("conversations opened")
+    volume.bar(xs, opened, color=BAR_COLOR, label=t("conversations opened"))
+    volume.set_ylabel(t("conversations opened"))
     volume.yaxis.set_major_locator(MaxNLocator(integer=True))  # conversations come whole
     volume.set_ylim(0, max([*opened, 1]) * 1.25)
     volume.set_xticks(xs, [d.day.strftime("%b %d") for d in days], rotation=45 if len(days) > 10 else 0)
     for x, day in zip(xs, days, strict=True):
         if day.sla_breaches:
             volume.annotate(
-                f"{day.sla_breaches} SLA",
+                t("{count} SLA", count=day.sla_breaches),
                 (x, day.opened),
                 textcoords="offset points",
                 xytext=(0, 3),
@@ -49,8 +50,8 @@ def stats_chart(days: Sequence[Day], title: str) -> bytes:
     minutes = [
         d.first_response_median / 60 if d.first_response_median is not None else math.nan for d in days
     ]
-    response.plot(xs, minutes, color=LINE_COLOR, marker="o", label="median first response (min)")
-    response.set_ylabel("median first response (min)")
+    response.plot(xs, minutes, color=LINE_COLOR, marker="o", label=t("median first response (min)"))
+    response.set_ylabel(t("median first response (min)"))
     response.set_ylim(bottom=0)
     handles = volume.get_legend_handles_labels()[0] + response.get_legend_handles_labels()[0]
     volume.legend(handles=handles, loc="upper left", fontsize=8)

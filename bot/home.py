@@ -8,13 +8,18 @@ from typing import Any
 
 from bot.cards import escape_mrkdwn, format_duration
 from bridge.domain import ConversationView
+from bridge.i18n import t
 from store.daily import TeamNumbers
 
 
 def _line(view: ConversationView, now: datetime) -> str:
     waiting = view.waiting_since()
-    wait = f" · waiting {format_duration((now - waiting).total_seconds())}" if waiting else ""
-    window = "" if view.window_open(now) else " · window closed"
+    wait = (
+        " · " + t("waiting {duration}", duration=format_duration((now - waiting).total_seconds()))
+        if waiting
+        else ""
+    )
+    window = "" if view.window_open(now) else " · " + t("window closed")
     link = (
         f"https://slack.com/archives/{view.slack_channel}/p{view.slack_thread_ts.replace('.', '')}"
         if view.slack_thread_ts
@@ -30,10 +35,16 @@ def _numbers_line(n: TeamNumbers) -> str:
         format_duration(n.first_response_median_today) if n.first_response_median_today is not None else "—"
     )
     alarm = " :alarm_clock:" if n.sla_breaches_today else ""
-    return (
-        f"*{escape_mrkdwn(n.name, 60)}* · {n.open} open · {n.waiting} waiting · "
-        f"median first response today {median} · SLA breaches today {n.sla_breaches_today}{alarm}"
+    line = t(
+        "*{team}* · {open} open · {waiting} waiting · median first response today {median} · "
+        "SLA breaches today {breaches}",
+        team=escape_mrkdwn(n.name, 60),
+        open=n.open,
+        waiting=n.waiting,
+        median=median,
+        breaches=n.sla_breaches_today,
     )
+    return line + alarm
 
 
 def home_view(
@@ -50,18 +61,22 @@ def home_view(
         ]
 
     blocks = [
-        *section(f"Your conversations ({len(held)})", held, "You hold no open conversation."),
+        *section(
+            t("Your conversations ({count})", count=len(held)), held, t("You hold no open conversation.")
+        ),
         {"type": "divider"},
-        *section(f"Waiting in your teams ({len(waiting)})", waiting, "Nobody is waiting. 🎉"),
+        *section(
+            t("Waiting in your teams ({count})", count=len(waiting)), waiting, t("Nobody is waiting. 🎉")
+        ),
         {"type": "divider"},
-        {"type": "header", "text": {"type": "plain_text", "text": "Your teams today"}},
+        {"type": "header", "text": {"type": "plain_text", "text": t("Your teams today")}},
         {
             "type": "section",
             "text": {
                 "type": "mrkdwn",
                 "text": "\n".join(_numbers_line(n) for n in numbers)[:2900]
                 if numbers
-                else "_You are in no team._",
+                else "_" + t("You are in no team.") + "_",
             },
         },
         {
@@ -69,8 +84,10 @@ def home_view(
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": "Claim with the card's button or `/claim <ref>`; `/traza stats` charts "
-                    "your team's numbers; `/traza help` lists every command. Times are UTC.",
+                    "text": t(
+                        "Claim with the card's button or `/claim &lt;ref&gt;`; "
+                        "`/traza help` lists every command."
+                    ),
                 }
             ],
         },

@@ -17,6 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 from bridge.domain import SlackChannel, SlackUserId, SlaTargets, TeamId, WaPhoneNumberId
+from bridge.i18n import LANGUAGES
+from bridge.integrations import Enrichment, WebhookEndpoint, load_enrichment, load_webhooks
 
 DEFAULT_STAMP = "*{agent} · {team}*\n{text}"
 _TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -65,6 +67,17 @@ class TrazaConfig:
     admins: frozenset[SlackUserId] = frozenset()
     reopen_grace_minutes: int = 0
     """A customer writing within this many minutes of a close reopens it instead of a new conversation."""
+    language: str = "en"
+    """What Traza writes in, to agents in Slack and in automatic messages to customers: en, es or pt."""
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    enrichment: Enrichment | None = None
+
+    def secret_env_names(self) -> list[str]:
+        """Environment variables ``traza.yml`` names as holding secrets (webhook and CRM credentials)."""
+        names = [w.secret_env for w in self.webhooks]
+        if self.enrichment and self.enrichment.token_env:
+            names.append(self.enrichment.token_env)
+        return names
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -182,11 +195,32 @@ def load_config(data: object) -> TrazaConfig:
         stamp = DEFAULT_STAMP
     check.stamp(stamp, "stamp")
     admins = check.users(data, "admins", "(top level)") if "admins" in data else frozenset()
+    language = data.get("language", "en")
+    if language not in LANGUAGES:
+        check.fail("language", f"must be one of {', '.join(LANGUAGES)} (got {language!r})")
+        language = "en"
+    webhooks = load_webhooks(data.get("webhooks"), check.fail)
+    enrichment = load_enrichment(data.get("enrichment"), check.fail)
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
     grace_minutes = int(routing.get("reopen_grace_minutes", 0) or 0) if isinstance(routing, Mapping) else 0
-    return TrazaConfig(tuple(teams), tuple(numbers), TeamId(default_team), stamp, admins, grace_minutes)
+    for i, hook in enumerate(webhooks):
+        if hook.teams and (unknown := sorted(hook.teams - team_ids)):
+            check.fail(f"webhooks[{i}].teams", f"unknown team(s) {unknown}")
+    if check.problems:
+        raise ConfigError(check.problems)
+    return TrazaConfig(
+        tuple(teams),
+        tuple(numbers),
+        TeamId(default_team),
+        stamp,
+        admins,
+        grace_minutes,
+        language=str(language),
+        webhooks=webhooks,
+        enrichment=enrichment,
+    )
 
 
 def _teams(raw: object, check: _Checker, default_sla: SlaTargets | None = None) -> list[Team]:

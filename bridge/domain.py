@@ -114,6 +114,10 @@ class EventType(enum.StrEnum):
     COMMAND_REFUSED = "CommandRefused"
     WEBHOOK_ERROR_RECEIVED = "WebhookErrorReceived"
     UPDATE_SKIPPED = "UpdateSkipped"
+    CONFIGURATION_CHANGED = "ConfigurationChanged"
+    CUSTOMER_ENRICHED = "CustomerEnriched"
+    CUSTOMER_ENRICHMENT_FAILED = "CustomerEnrichmentFailed"
+    WEBHOOK_DEAD_LETTERED = "WebhookDeadLettered"
     SLA_BREACHED = "SlaBreached"
 
 
@@ -161,6 +165,10 @@ class ConversationView:
     first_response_at: datetime | None = None
     close_reason: str | None = None
     previous_ref: Ref | None = None
+    customer_facts: tuple[tuple[str, str], ...] = ()
+    """What the CRM lookup said about the customer (``account``, ``owner``…), in configured order."""
+    crm_problem: str | None = None
+    """Why the CRM lookup failed, shown on the card; ``None`` when it worked or did not run."""
     sla: SlaTargets | None = None
 
     def window_open(self, now: datetime) -> bool:

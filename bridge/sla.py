@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Protocol
 
 from bridge.domain import ConversationView, SlackTs, SlaTarget
+from bridge.i18n import t
 
 SLA_EVENT_TYPE = "traza_sla"
 """``metadata.event_type`` of a nudge; its payload names ``conversation_id`` and ``target``."""
@@ -45,24 +46,40 @@ def describe_limit(limit: timedelta) -> str:
 
 def nudge_text(ref: int, target: SlaTarget, limit: timedelta, leads: Iterable[str]) -> str:
     """The thread notice of one breach; the team's leads are mentioned so Slack notifies them."""
-    what = (
-        f"has had no first response for {describe_limit(limit)}"
-        if target is SlaTarget.FIRST_RESPONSE
-        else f"is still open {describe_limit(limit)} after it started"
-    )
     mentions = " ".join(f"<@{lead}>" for lead in sorted(leads))
-    ask = f" {mentions}: please take a look." if mentions else " (this team has no lead to mention)."
-    return f"⏰ *SLA missed*: #{ref} {what} (target {describe_limit(limit)}).{ask}"
+    ask = (
+        t("{mentions}: please take a look.", mentions=mentions)
+        if mentions
+        else t("(this team has no lead to mention)")
+    )
+    limit_text = describe_limit(limit)
+    if target is SlaTarget.FIRST_RESPONSE:
+        return t(
+            "⏰ *SLA missed*: #{ref} has had no first response for {limit} (target {limit}). {ask}",
+            ref=ref,
+            limit=limit_text,
+            ask=ask,
+        )
+    return t(
+        "⏰ *SLA missed*: #{ref} is still open {limit} after it started (target {limit}). {ask}",
+        ref=ref,
+        limit=limit_text,
+        ask=ask,
+    )
 
 
 def flag_text(view: ConversationView, targets: Iterable[SlaTarget]) -> str:
     """The card's SLA line for the targets it is past."""
-    names = {SlaTarget.FIRST_RESPONSE: "first response", SlaTarget.RESOLUTION: "resolution"}
+    names = {SlaTarget.FIRST_RESPONSE: t("first response"), SlaTarget.RESOLUTION: t("resolution")}
     parts = []
     for target in targets:
         limit = view.sla.of(target) if view.sla else None
-        parts.append(f"{names[target]} (target {describe_limit(limit)})" if limit else names[target])
-    return ":alarm_clock: *SLA overdue*: " + " · ".join(parts)
+        parts.append(
+            t("{target} (target {limit})", target=names[target], limit=describe_limit(limit))
+            if limit
+            else names[target]
+        )
+    return ":alarm_clock: " + t("*SLA overdue*: {targets}", targets=" · ".join(parts))
 
 
 async def nudge(

@@ -409,6 +409,11 @@ class Ingest:
             self.now,
             slack_channel=team.slack_channel,
         )
+        if self.config.enrichment is not None:
+            # Its own queue: a slow CRM never holds up the card or the messages.
+            await jobs.enqueue(
+                self.conn, f"enrich:{conv_id}", "enrich_customer", {"conversation_id": conv_id}, self.now
+            )
         row = (
             (await self.conn.execute(select(conversations).where(conversations.c.id == conv_id)))
             .mappings()

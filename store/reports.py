@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bridge.contacts import display_phone
 from bridge.domain import EventType, SlaTarget
 from store.conversations import view_query
+from store.flow_metrics import Flow
 from store.tables import conversations, events
 
 Row = Mapping[Any, Any]
@@ -41,7 +42,16 @@ METRIC_EVENTS = STATE_EVENTS | {
 }
 PER_TEAM = ("conversations_opened", "customer_messages", "agent_replies")
 COUNTED = (*PER_TEAM, "conversations_closed", "conversations_reopened", "transfers")
-_METRIC_COLUMNS = ("seq", "occurred_at", "type", "conversation_id", "actor", "team_id", "payload")
+_METRIC_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "type",
+    "conversation_id",
+    "actor",
+    "team_id",
+    "phone_number_id",
+    "payload",
+)
 SLA_TARGETS = tuple(t.value for t in SlaTarget)
 NOT_AGENTS = frozenset({"traza", "whatsapp", "bot", "system"})
 NOT_AGENT_PREFIXES = ("contact:", "bot:", "system:")
@@ -244,11 +254,13 @@ def summarize(
 ) -> dict[str, Any]:
     """Metrics over event rows in ``seq`` order (pure: the unit tests feed it hand-built events)."""
     tally = _Tally(team)
+    flow = Flow(team, since, until)
     for row in rows:
         if row["occurred_at"] >= until:
             continue
         if row["type"] in STATE_EVENTS:
             _track_state(tally, row)
+        flow.observe(row)
         if since is None or row["occurred_at"] >= since:
             _observe(tally, row)
     backlog = Counter(s for s, t, _ in tally.state.values() if s != "closed" and tally.mine(t))
@@ -271,6 +283,7 @@ def summarize(
         ],
         "backlog": {"open": backlog["open"], "assigned": backlog["assigned"]},
         "sla_breaches": {target: tally.sla[target] for target in SLA_TARGETS},
+        **flow.result(),
     }
 
 

@@ -102,6 +102,18 @@ class Backlog(BaseModel):
     assigned: int
 
 
+class StateTime(BaseModel):
+    team: str
+    state: str
+    seconds: float
+
+
+class NumberVolume(BaseModel):
+    phone_number_id: str
+    conversations_opened: int
+    customer_messages: int
+
+
 class SlaBreaches(BaseModel):
     first_response: int
     resolution: int
@@ -123,6 +135,11 @@ class Metrics(BaseModel):
     per_team: list[TeamVolume]
     per_agent: list[AgentVolume]
     backlog: Backlog
+    time_in_state: list[StateTime]
+    handoffs: int
+    reopen_rate: float | None
+    per_number: list[NumberVolume]
+    per_hour: list[int]
     sla_breaches: SlaBreaches
 
 

@@ -21,19 +21,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.slack_calls import make_client
 from bot.surface import SlackSurface
+from bridge import i18n
 from bridge.config import TrazaConfig
 from bridge.whatsapp.graph import GraphClient
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
 from bridge.whatsapp.signature import signature_valid
 from store import jobs
+from store.config_history import record_config
 from store.coordination import Coordinator, connect
 from store.db import create_engine
 from store.event_counts import EventCounts
 from store.tables import webhook_inbox
 from traza.api import build_api_router
+from traza.crm import HttpCustomerLookup
 from traza.metrics import Metrics
 from traza.settings import Settings
 from traza.slack import build_slack_app, screen_slack_request
+from traza.webhooks import WebhookDispatcher
 from traza.worker import Worker
 
 log = logging.getLogger("traza.app")
@@ -52,6 +56,8 @@ class Runtime:
     metrics: Metrics
     counts: EventCounts = field(default_factory=EventCounts)
     worker: Worker | None = None
+    webhooks: WebhookDispatcher | None = None
+    crm: HttpCustomerLookup | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def shutdown(self, stop: asyncio.Event) -> None:
@@ -62,6 +68,8 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.graph.aclose()
+        if self.crm is not None:
+            await self.crm.aclose()
         await self.surface.close()
         await self.coordinator.close()
         await self.engine.dispose()
@@ -142,9 +150,12 @@ async def prometheus_exposition(runtime: Runtime) -> str:
     waiting, oldest = await jobs.depth(runtime.engine)
     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
     await runtime.counts.refresh(runtime.engine)
-    return runtime.metrics.exposition(
+    body = runtime.metrics.exposition(
         queue_depth=waiting, queue_age=age, redis_ok=runtime.coordinator.healthy, counts=runtime.counts
     )
+    if runtime.webhooks is not None:
+        body += "\n".join(await runtime.webhooks.exposition()) + "\n"
+    return body
 
 
 async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, stop: asyncio.Event) -> Runtime:
@@ -157,9 +168,20 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
     client = make_client(settings.slack_bot_token or "", settings.slack_api_url)
     surface = SlackSurface(client, on_error=metrics.slack_error)
     runtime = Runtime(settings, config, engine, coordinator, graph, surface, metrics)
+    i18n.activate(config.language)
     await _sync_teams(engine, config)
+    if await record_config(engine, config, datetime.now(UTC), str(settings.config_path)):
+        log.info("configuration change recorded in the history (%s)", settings.config_path)
     if settings.redis_url:
         runtime.tasks.append(asyncio.create_task(coordinator.listen(stop), name="traza-redis-listen"))
+    secrets = settings.named_secrets(config.secret_env_names())
+    if with_worker and config.webhooks:
+        # Before the worker starts: an endpoint configured now gets every event from here on.
+        runtime.webhooks = WebhookDispatcher(engine, config.webhooks, secrets)
+        await runtime.webhooks.prepare()
+    if with_worker and config.enrichment is not None:
+        token = secrets.get(config.enrichment.token_env or "")
+        runtime.crm = HttpCustomerLookup(config.enrichment, token)
     if with_worker:
         runtime.worker = Worker(
             engine,
@@ -171,8 +193,11 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
             surface,
             concurrency=settings.worker_concurrency,
             sla_interval=settings.sla_sweep_seconds,
+            crm=runtime.crm,
         )
         runtime.tasks.append(asyncio.create_task(runtime.worker.run(stop), name="traza-worker"))
+    if runtime.webhooks is not None:
+        runtime.tasks.append(asyncio.create_task(runtime.webhooks.run(stop), name="traza-webhooks"))
     return runtime
 
 

@@ -18,6 +18,7 @@ from bridge.contacts import normalize_phone, phone_variants
 from bridge.control import visible_teams
 from bridge.domain import ConversationState, parse_ref
 from bridge.errors import InvalidInput
+from bridge.i18n import t
 from store import jobs, reports, search
 from store.control import Control
 from store.daily import midnight
@@ -33,22 +34,49 @@ def _minutes(seconds: float | None) -> str:
 
 def stats_summary(m: dict[str, Any], scope: str, period: str, since: datetime) -> str:
     """The ``/traza stats`` answer: every figure as ``/api/metrics`` gives it for the same period."""
-    fr, res, sla = m["first_response"], m["resolution"], m["sla_breaches"]
-    return "\n".join(
-        [
-            f"*Stats for {scope}, {period}* (since {since:%Y-%m-%d %H:%M} UTC):",
-            f"• {m['conversations_opened']} opened · {m['conversations_closed']} closed · "
-            f"{m['conversations_reopened']} reopened · {m['transfers']} transfers · "
-            f"{m['customer_messages']} customer messages · {m['agent_replies']} agent replies",
-            f"• First response: median {_minutes(fr['median_seconds'])}, p90 {_minutes(fr['p90_seconds'])} "
-            f"({fr['measured']} answered, {fr['pending']} not yet)",
-            f"• Resolution: median {_minutes(res['median_seconds'])}, p90 {_minutes(res['p90_seconds'])} "
-            f"({res['measured']} closed, {res['pending']} still open)",
-            f"• Backlog now: {m['backlog']['open']} open, {m['backlog']['assigned']} assigned · "
-            f"SLA breaches: {sla['first_response']} first response, {sla['resolution']} resolution",
-            "_A chart is on its way to your direct messages with Traza._",
-        ]
-    )
+    fr, res, sla, backlog = m["first_response"], m["resolution"], m["sla_breaches"], m["backlog"]
+    lines = [
+        t(
+            "*Stats for {scope}, {period}* (since {since} UTC):",
+            scope=scope,
+            period=period,
+            since=f"{since:%Y-%m-%d %H:%M}",
+        ),
+        t(
+            "• {opened} opened · {closed} closed · {reopened} reopened · {transfers} transfers · "
+            "{messages} customer messages · {replies} agent replies",
+            opened=m["conversations_opened"],
+            closed=m["conversations_closed"],
+            reopened=m["conversations_reopened"],
+            transfers=m["transfers"],
+            messages=m["customer_messages"],
+            replies=m["agent_replies"],
+        ),
+        t(
+            "• First response: median {median}, p90 {p90} ({measured} answered, {pending} not yet)",
+            median=_minutes(fr["median_seconds"]),
+            p90=_minutes(fr["p90_seconds"]),
+            measured=fr["measured"],
+            pending=fr["pending"],
+        ),
+        t(
+            "• Resolution: median {median}, p90 {p90} ({measured} closed, {pending} still open)",
+            median=_minutes(res["median_seconds"]),
+            p90=_minutes(res["p90_seconds"]),
+            measured=res["measured"],
+            pending=res["pending"],
+        ),
+        t(
+            "• Backlog now: {open} open, {assigned} assigned · "
+            "SLA breaches: {first} first response, {resolution} resolution",
+            open=backlog["open"],
+            assigned=backlog["assigned"],
+            first=sla["first_response"],
+            resolution=sla["resolution"],
+        ),
+        "_" + t("A chart is on its way to your direct messages with Traza.") + "_",
+    ]
+    return "\n".join(lines)
 
 
 def archive_link(channel: str, ts: str | None) -> str:
@@ -74,13 +102,15 @@ class Desk:
 
     async def note(self, ref: int, user: str, text: str) -> str:
         if not text.strip():
-            raise InvalidInput("Write the note after the conversation number: `/traza note 1042 text…`")
+            raise InvalidInput(t("Write the note after the conversation number: `/traza note 1042 text…`"))
         return await self.control.note(ref, user, text)
 
     async def open_ref_for_phone(self, phone: str) -> int | None:
         digits = normalize_phone(phone)
         if digits is None:
-            raise InvalidInput(f"{phone!r} is not a phone number (use +country and number).")
+            raise InvalidInput(
+                t("{phone} is not a phone number (use +country and number).", phone=repr(phone))
+            )
         async with self.engine.connect() as conn:
             ref = await conn.scalar(
                 select(conversations.c.ref)
@@ -103,43 +133,49 @@ class Desk:
                     select(conversations.c.team_id).where(conversations.c.ref == int(ref))
                 )
                 if owner is None or (teams is not None and owner not in teams):
-                    return f"There is no conversation #{ref} you can see."
+                    return t("There is no conversation #{ref} you can see.", ref=ref)
                 entries = await search.timeline(conn, int(ref))
                 rows = await search.history_for_ref(conn, int(ref))
             else:
                 if normalize_phone(target) is None:
-                    raise InvalidInput(f"{target!r} is not a phone number (use +country and number).")
+                    raise InvalidInput(
+                        t("{phone} is not a phone number (use +country and number).", phone=repr(target))
+                    )
                 entries, rows = [], await search.contact_history(conn, target)
         if ref is not None and not entries and not rows:
-            return f"There is no conversation #{ref}."
+            return t("There is no conversation #{ref}.", ref=ref)
         lines = []
         if entries:
-            lines.append(f"*Timeline of #{ref}* (oldest first):")
+            lines.append(t("*Timeline of #{ref}* (oldest first):", ref=ref))
             lines += [f"• {e.at:%Y-%m-%d %H:%M} {e.summary}" for e in entries[-30:]]
         others = [r for r in rows if (ref is None or r.ref != ref)]
         hidden = [r for r in others if teams is not None and r.team_id not in teams]
         others = [r for r in others if r not in hidden]
         if others or ref is None:
+            who = target if ref is None else t("this customer")
             lines.append(
-                f"*Conversations with {target if ref is None else 'this customer'}* (most recent first):"
+                t("*Conversations with {who}* (most recent first):", who=who)
                 if others
-                else f"No conversations with {target}."
+                else t("No conversations with {who}.", who=target)
             )
             lines += [self._history_line(r) for r in others]
         if hidden:
             lines.append(
-                f"_{len(hidden)} more conversation(s) with this customer belong to teams you are not in._"
+                t(
+                    "_{count} more conversation(s) with this customer belong to teams you are not in._",
+                    count=len(hidden),
+                )
             )
         return "\n".join(lines)
 
     def _history_line(self, row: search.HistoryRow) -> str:
         team = self.config.team(row.team_id)
-        holder = f"<@{row.assignee}>" if row.assignee else "unassigned"
+        holder = f"<@{row.assignee}>" if row.assignee else t("unassigned")
         closed = f" → {row.closed_at:%Y-%m-%d}" if row.closed_at else ""
         link = archive_link(row.slack_channel, row.slack_thread_ts)
         return (
-            f"• <{link}|#{row.ref}> · {team.name if team else row.team_id} · {holder} · {row.state} · "
-            f"{row.opened_at:%Y-%m-%d}{closed} · {row.messages} message(s)"
+            f"• <{link}|#{row.ref}> · {team.name if team else row.team_id} · {holder} · {t(row.state)} · "
+            f"{row.opened_at:%Y-%m-%d}{closed} · " + t("{count} message(s)", count=row.messages)
         )
 
     async def search(self, user: str, words: str) -> str:
@@ -147,11 +183,11 @@ class Desk:
         async with self.engine.connect() as conn:
             hits = await search.search_messages(conn, words, team_ids=teams, limit=15)
         if not hits:
-            return f"No messages match “{words}” in the conversations you can see."
-        lines = [f"*{len(hits)} best match(es) for “{words}”:*"]
+            return t("No messages match “{words}” in the conversations you can see.", words=words)
+        lines = [t("*{count} best match(es) for “{words}”:*", count=len(hits), words=words)]
         for hit in hits:
             who = (
-                "customer"
+                t("customer")
                 if hit.direction == "inbound"
                 else (f"<@{hit.author}>" if hit.author else hit.direction)
             )
@@ -165,7 +201,8 @@ class Desk:
         asker's DM. Periods are whole UTC days ending now: ``today`` since midnight, ``7d`` the last
         seven days including today, and so on."""
         if team is not None and self.config.team(team) is None:
-            raise InvalidInput(f"Unknown team {team!r}. Teams: {', '.join(t.id for t in self.config.teams)}.")
+            known = ", ".join(each.id for each in self.config.teams)
+            raise InvalidInput(t("Unknown team {team}. Teams: {known}.", team=repr(team), known=known))
         now = self.clock()
         since = midnight(now) - timedelta(days=PERIOD_DAYS[period] - 1)
         async with self.engine.begin() as conn:
@@ -179,7 +216,7 @@ class Desk:
                 now,
             )
         chosen = self.config.team(team) if team else None
-        return stats_summary(m, chosen.name if chosen else "all teams", period, since)
+        return stats_summary(m, chosen.name if chosen else t("all teams"), period, since)
 
     async def start(self, user: str, target: str, template: str | None, params: list[str]) -> str:
         return await start_conversation(self.engine, self.config, self.clock, user, target, template, params)

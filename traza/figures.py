@@ -18,6 +18,7 @@ from bot.charts import stats_chart
 from bot.home import home_view
 from bridge.config import TrazaConfig
 from bridge.errors import PermanentRemoteError
+from bridge.i18n import t
 from bridge.ports import AgentDesk, MediaFile
 from store.daily import daily, team_numbers
 from store.queues import agent_queue
@@ -31,20 +32,22 @@ async def send_stats_chart(
     async with engine.connect() as conn:
         days = await daily(conn, since=since, until=until, team=team_id)
     team = config.team(team_id) if team_id else None
-    scope = team.name if team else "all teams"
-    title = f"Traza · {scope} · {payload['period']} (UTC days)"
+    scope = team.name if team else t("all teams")
+    title = t("Traza · {scope} · {period} (UTC days)", scope=scope, period=payload["period"])
     png = await asyncio.to_thread(stats_chart, days, title)
     name = f"traza-stats-{team_id or 'all'}-{payload['period']}-{until:%Y%m%d}.png"
-    comment = (
-        f"Conversations opened per day and median first response, {scope}, "
-        f"{since:%Y-%m-%d} to {until:%Y-%m-%d %H:%M} UTC."
+    comment = t(
+        "Conversations opened per day and median first response, {scope}, {since} to {until} UTC.",
+        scope=scope,
+        since=f"{since:%Y-%m-%d}",
+        until=f"{until:%Y-%m-%d %H:%M}",
     )
     try:
         await desk.send_file_to_user(payload["user"], MediaFile(png, "image/png", name), comment)
     except PermanentRemoteError as exc:
         # No thread to show it in: tell the asker where they typed the command, then give up.
         if payload.get("channel"):
-            why = f"⚠️ Traza could not send you the stats chart (Slack said `{exc.code}`)."
+            why = t("⚠️ Traza could not send you the stats chart (Slack said `{code}`).", code=exc.code)
             await desk.tell(payload["channel"], None, payload["user"], why)
         raise
 

@@ -25,10 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bridge import deliver, mirror, sla
 from bridge.config import TrazaConfig
 from bridge.domain import EventType, SlaTarget
+from bridge.enrichment import CustomerLookup, enrich_customer
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
+from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
 from store.coordination import Coordinator
+from store.customer_facts import FactsLedger
 from store.events import NewEvent
 from store.ingest import ingest_pending
 from store.jobs import Job
@@ -68,7 +71,7 @@ MAX_PERMANENT_ATTEMPTS = 5
 MAX_CRASH_ATTEMPTS = 8
 # Private answers and the App Home: failing for good must not block the next ones.
 BEST_EFFORT_KINDS = frozenset(
-    {"notify_agent", "publish_home", "thread_notice", "list_templates", "stats_chart"}
+    {"notify_agent", "publish_home", "thread_notice", "list_templates", "enrich_customer", "stats_chart"}
 )
 INGEST_LEASE = timedelta(seconds=15)
 BUSY_WINDOW = 0.25
@@ -95,8 +98,10 @@ class Worker:
         concurrency: int = 16,
         clock: Callable[[], datetime] = utcnow,
         sla_interval: float = 30.0,
+        crm: CustomerLookup | None = None,
     ) -> None:
         self.engine, self.config, self.coordinator = engine, config, coordinator
+        self.crm = crm
         self.surface, self.media, self.clock = surface, media, clock
         self.sender, self.desk = sender, desk
         self.concurrency = concurrency
@@ -298,8 +303,12 @@ class Worker:
                     "thread_notice",
                     {
                         "conversation_id": conversation_id,
-                        "text": f"⚠️ Traza could not complete “{job.kind.replace('_', ' ')}” here ({exc}). "
-                        "The history keeps the original; see `/history` for this conversation.",
+                        "text": t(
+                            "⚠️ Traza could not complete “{step}” here ({error}). "
+                            "The history keeps the original; see `/history` for this conversation.",
+                            step=job.kind.replace("_", " "),
+                            error=exc,
+                        ),
                     },
                     self.clock(),
                 )
@@ -326,7 +335,7 @@ class Worker:
                 await mirror.post_note(job.payload, ledger, self.surface)
             case "deliver_reply":
                 await deliver.deliver_reply(
-                    job.payload["link_id"], ledger, self.sender, self.desk, self.config
+                    job.payload["link_id"], ledger, self.sender, self.desk, self.config, self.clock()
                 )
             case "publish_home":
                 await publish_home(self.engine, self.config, self.desk, job.payload["user"], self.clock())
@@ -351,6 +360,12 @@ class Worker:
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)
             case "thread_notice":
                 await deliver.thread_notice(job.payload, ledger, self.desk)
+            case "enrich_customer":
+                facts = FactsLedger(self.engine, job.id, self.clock)
+                if self.crm is None:  # enrichment was switched off since the job was queued
+                    await ledger.done()
+                else:
+                    await enrich_customer(job.payload["conversation_id"], self.crm, facts)
             case "notify_agent":
                 p = job.payload
                 await self.desk.tell(p["channel"], p.get("thread_ts"), p["user"], p["text"])

@@ -3,7 +3,7 @@ nudged) exactly once however many workers sweep; and an index of the not-closed 
 and opening time, which is all the periodic SLA sweep reads
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0008 (branch sla was merged with main, which already had 0008 on 0003, so it chains after it)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
