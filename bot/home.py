@@ -52,6 +52,8 @@ def home_view(
     waiting: list[ConversationView],
     now: datetime,
     numbers: list[TeamNumbers] | None = None,
+    *,
+    away: bool = False,
 ) -> dict[str, Any]:
     def section(title: str, views: list[ConversationView], empty: str) -> list[dict[str, Any]]:
         text = "\n".join(_line(v, now) for v in views) if views else f"_{empty}_"
@@ -60,7 +62,14 @@ def home_view(
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
         ]
 
+    status: list[dict[str, Any]] = []
+    if away:
+        note = ":zzz: " + t(
+            "You are *away*: automatic assignment passes you over. `/traza back` when you return."
+        )
+        status = [{"type": "section", "text": {"type": "mrkdwn", "text": note}}]
     blocks = [
+        *status,
         *section(
             t("Your conversations ({count})", count=len(held)), held, t("You hold no open conversation.")
         ),

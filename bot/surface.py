@@ -21,8 +21,11 @@ import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import card_message
-from bot.render import customer_username, render_inbound
-from bot.slack_calls import method_of, slack_call
+from bot.presence import PresenceCache
+from bot.render import customer_username, render_coalesced, render_inbound
+from bot.slack_calls import make_client as make_client  # re-exported: callers import it from here
+from bot.slack_calls import method_of
+from bot.slack_calls import slack_call as slack_call
 from bridge.contacts import display_phone
 from bridge.domain import ConversationView, SlackTs, SlaTarget
 from bridge.errors import PermanentRemoteError, RemoteError, TransientRemoteError
@@ -41,6 +44,7 @@ class SlackSurface:
         self.on_error = on_error
         self._names: dict[str, str] = {}
         self._dm: dict[str, str] = {}
+        self._presence = PresenceCache(client)
 
     async def _call(self, call: Awaitable[Any]) -> Any:
         try:
@@ -49,6 +53,9 @@ class SlackSurface:
             if self.on_error is not None:
                 self.on_error(method_of(call, exc), str(exc.code))
             raise
+
+    async def is_away(self, user: str) -> bool:
+        return await self._presence.is_away(user)
 
     async def post_card(self, view: ConversationView, now: datetime) -> SlackTs:
         card = card_message(view, now)
@@ -119,6 +126,36 @@ class SlackSurface:
         response = await self._post(
             view.slack_channel,
             text=text,
+            thread_ts=view.slack_thread_ts,
+            username=username,
+            metadata=metadata,
+        )
+        return SlackTs(str(response["ts"]))
+
+    async def post_customer_messages(self, items: list[InboundToMirror]) -> SlackTs:
+        """Several queued messages of one conversation as one post (coalesced behind the pace).
+        The metadata names every part, and the first part's ``link_id`` as a single post would,
+        so ``find_mirrored`` of the first finds the post after a crash."""
+        first = items[0]
+        view = first.view
+        assert view.slack_thread_ts is not None, "the card is posted before any message"
+        username = customer_username(
+            first.message.sender.profile_name or view.contact_name,
+            display_phone(first.message.sender.wa_id) or view.contact_display,
+            first.message.sender.username,
+        )
+        metadata = {
+            "event_type": INBOUND_EVENT,
+            "event_payload": {
+                "ref": view.ref,
+                "link_id": first.link_id,
+                "link_ids": [i.link_id for i in items],
+                "wa_message_ids": [i.message.wa_message_id for i in items],
+            },
+        }
+        response = await self._post(
+            view.slack_channel,
+            text=render_coalesced([i.message for i in items]),
             thread_ts=view.slack_thread_ts,
             username=username,
             metadata=metadata,

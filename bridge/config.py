@@ -6,6 +6,10 @@
 ``ConfigError`` only when they look like typos of known ones is not attempted: they are simply ignored.
 The exception is ``sla`` (top level as the default, ``teams[].sla`` per team; ``sla: null`` on a team
 turns the default off): a misspelt target there would silently switch an alert off, so it is refused.
+
+Issue 5 keys are parsed by the modules that own their meaning, with the same key paths:
+``teams[].assignment`` (``bridge.assignment``), ``canned`` and ``csat`` at the top level or per team
+(``bridge.teamtools``).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bridge.assignment import MANUAL, AssignmentPolicy, parse_policy
 from bridge.domain import SlackChannel, SlackUserId, SlaTargets, TeamId, WaPhoneNumberId
 from bridge.i18n import LANGUAGES
 from bridge.integrations import Enrichment, WebhookEndpoint, load_enrichment, load_webhooks
+from bridge.teamtools import NO_CSAT, CannedReply, CsatPolicy, parse_canned, parse_csat
 
 DEFAULT_STAMP = "*{agent} · {team}*\n{text}"
 _TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -43,6 +49,9 @@ class Team:
     members: frozenset[SlackUserId] = frozenset()
     keywords: tuple[str, ...] = ()
     stamp: str | None = None
+    assignment: AssignmentPolicy = MANUAL
+    canned: tuple[CannedReply, ...] = ()
+    csat: CsatPolicy | None = None
     sla: SlaTargets | None = None
     """This team's service-level targets (``teams[].sla``, else the top-level ``sla``)."""
 
@@ -79,6 +88,9 @@ class TrazaConfig:
             names.append(self.enrichment.token_env)
         return names
 
+    canned: tuple[CannedReply, ...] = ()
+    csat: CsatPolicy = NO_CSAT
+
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
 
@@ -95,6 +107,20 @@ class TrazaConfig:
     def stamp_for(self, team_id: str) -> str:
         team = self.team(team_id)
         return team.stamp if team and team.stamp else self.stamp
+
+    def canned_for(self, team_id: str) -> tuple[CannedReply, ...]:
+        """The team's canned replies first, then the global ones whose id the team does not reuse."""
+        team = self.team(team_id)
+        own = team.canned if team else ()
+        return own + tuple(c for c in self.canned if all(o.id != c.id for o in own))
+
+    def csat_for(self, team_id: str) -> CsatPolicy:
+        team = self.team(team_id)
+        return team.csat if team and team.csat else self.csat
+
+    def assignment_for(self, team_id: str) -> AssignmentPolicy:
+        team = self.team(team_id)
+        return team.assignment if team else MANUAL
 
 
 class _Checker:
@@ -201,6 +227,8 @@ def load_config(data: object) -> TrazaConfig:
         language = "en"
     webhooks = load_webhooks(data.get("webhooks"), check.fail)
     enrichment = load_enrichment(data.get("enrichment"), check.fail)
+    canned = parse_canned(data.get("canned"), "canned", check.fail)
+    csat = parse_csat(data.get("csat"), "csat", check.fail) or NO_CSAT
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
@@ -220,6 +248,8 @@ def load_config(data: object) -> TrazaConfig:
         language=str(language),
         webhooks=webhooks,
         enrichment=enrichment,
+        canned=canned,
+        csat=csat,
     )
 
 
@@ -251,10 +281,25 @@ def _teams(raw: object, check: _Checker, default_sla: SlaTargets | None = None) 
         keywords = tuple(k.casefold() for k in check.string_list(item, "keywords", path) if k)
         leads, members = check.users(item, "leads", path), check.users(item, "members", path)
         sla = check.sla(item["sla"], f"{path}.sla") if "sla" in item else default_sla
+        assignment = parse_policy(item.get("assignment"), f"{path}.assignment", check.fail)
+        canned = parse_canned(item.get("canned"), f"{path}.canned", check.fail)
+        csat = parse_csat(item.get("csat"), f"{path}.csat", check.fail)
         if team_id and name and channel:
             seen.add(team_id)
             teams.append(
-                Team(TeamId(team_id), name, SlackChannel(channel), leads, members, keywords, stamp, sla)
+                Team(
+                    TeamId(team_id),
+                    name,
+                    SlackChannel(channel),
+                    leads,
+                    members,
+                    keywords,
+                    stamp,
+                    assignment=assignment,
+                    canned=canned,
+                    csat=csat,
+                    sla=sla,
+                )
             )
     return teams
 

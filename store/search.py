@@ -230,6 +230,26 @@ def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
             return _with_reason(t("closed"), payload)
         case "ConversationReopened":
             return t("reopened by {who}", who=who)
+        case "ConversationAssigned":
+            return t(
+                "assigned to <@{agent}> ({reason})",
+                agent=payload.get("assignee"),
+                reason=payload.get("reason", ""),
+            )
+        case "AssignmentDeferred":
+            return t("not assigned: {reason}", reason=payload.get("reason", ""))
+        case "ConversationReturned":
+            return t(
+                "back to the queue: <@{agent}> did not answer in time", agent=payload.get("previous_assignee")
+            )
+        case "LabelsChanged":
+            return t("labels: {labels}", labels=" ".join(payload.get("labels") or []) or t("none"))
+        case "CsatRequested":
+            if payload.get("sent"):
+                return t("CSAT question sent")
+            return t("CSAT not sent: {reason}", reason=payload.get("reason"))
+        case "CsatAnswered":
+            return t("CSAT answer: {score}/{top}", score=payload.get("score"), top=payload.get("top"))
         case "SlaBreached":
             if payload.get("target") == "resolution":
                 return t("SLA resolution target missed")

@@ -151,7 +151,11 @@ async def prometheus_exposition(runtime: Runtime) -> str:
     age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
     await runtime.counts.refresh(runtime.engine)
     body = runtime.metrics.exposition(
-        queue_depth=waiting, queue_age=age, redis_ok=runtime.coordinator.healthy, counts=runtime.counts
+        queue_depth=waiting,
+        queue_age=age,
+        redis_ok=runtime.coordinator.healthy,
+        posts_saved=runtime.worker.stats["posts_saved"] if runtime.worker else 0,
+        counts=runtime.counts,
     )
     if runtime.webhooks is not None:
         body += "\n".join(await runtime.webhooks.exposition()) + "\n"

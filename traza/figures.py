@@ -20,6 +20,7 @@ from bridge.config import TrazaConfig
 from bridge.errors import PermanentRemoteError
 from bridge.i18n import t
 from bridge.ports import AgentDesk, MediaFile
+from store.away import manually_away
 from store.daily import daily, team_numbers
 from store.queues import agent_queue
 
@@ -57,5 +58,6 @@ async def publish_home(
 ) -> None:
     async with engine.connect() as conn:
         held, waiting = await agent_queue(conn, config, user)
+        away = bool(await manually_away(conn, [user]))
         numbers = await team_numbers(conn, config, user, now)
-    await desk.publish_home(user, home_view(held, waiting, now, numbers))
+    await desk.publish_home(user, home_view(held, waiting, now, numbers, away=away))

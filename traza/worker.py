@@ -36,6 +36,8 @@ from store.events import NewEvent
 from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
+from store.mirrored import MirroredBatch
+from traza import teamwork
 from traza.figures import publish_home, send_stats_chart
 from traza.sla_sweeper import SlaSweeper
 
@@ -49,6 +51,7 @@ PACED_KINDS = frozenset(
         "post_note",
         "thread_notice",
         "sla_nudge",
+        "post_canned",
     }
 )
 CONFIG_ERRORS = frozenset(
@@ -68,6 +71,7 @@ CONFIG_ERRORS = frozenset(
     }
 )
 MAX_PERMANENT_ATTEMPTS = 5
+COALESCE_MAX = 20  # queued customer messages of one thread posted together behind the pace
 MAX_CRASH_ATTEMPTS = 8
 # Private answers and the App Home: failing for good must not block the next ones.
 BEST_EFFORT_KINDS = frozenset(
@@ -111,7 +115,14 @@ class Worker:
         self.last_ingest = 0.0
         self.yield_to_ingress = engine.dialect.name == "sqlite"
         self.busy_keys: set[str] = set()
-        self.stats = {"jobs_done": 0, "jobs_retried": 0, "jobs_failed": 0, "webhooks_ingested": 0}
+        self.mirrored = MirroredBatch(engine, clock)
+        self.stats = {
+            "jobs_done": 0,
+            "jobs_retried": 0,
+            "jobs_failed": 0,
+            "webhooks_ingested": 0,
+            "posts_saved": 0,
+        }
         self.sla = SlaSweeper(engine, config, coordinator, self.holder, clock, sla_interval)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -123,6 +134,7 @@ class Worker:
             asyncio.create_task(self._guarded(self._ingest_loop, stop), name="traza-ingest"),
             asyncio.create_task(self._guarded(self._dispatch_loop, stop), name="traza-dispatch"),
             asyncio.create_task(self._guarded(self._lease_loop, stop), name="traza-leases"),
+            asyncio.create_task(self._guarded(self._assignment_loop, stop), name="traza-assignment"),
         ]
         if self.sla.enabled:
             loops.append(asyncio.create_task(self._guarded(self.sla.run, stop), name="traza-sla"))
@@ -137,6 +149,7 @@ class Worker:
             for task in self.running.values():
                 task.cancel()
             await leases.release(self.engine, "ingest", self.holder)
+            await leases.release(self.engine, "assign", self.holder)
 
     async def _guarded(self, loop: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
         """Run a loop forever, logging and restarting it after a crash (the database may be away)."""
@@ -226,10 +239,19 @@ class Worker:
         self.busy_keys.discard(job.queue_key)
         self.coordinator._signals["jobs"].set()
 
+    async def _assignment_loop(self, stop: asyncio.Event) -> None:
+        await teamwork.sweep_loop(self.engine, self.config, self.holder, stop, self.clock)
+
     async def _lease_loop(self, stop: asyncio.Event) -> None:
+        """Keep this worker's leases alive, and take over at once the work of a worker of this host
+        that died (another host's dead worker is taken over when its leases expire)."""
         while not stop.is_set():
-            await asyncio.sleep(jobs.LEASE.total_seconds() / 3)
+            await asyncio.sleep(jobs.LEASE.total_seconds() / 6)
             await jobs.renew(self.engine, list(self.running), self.holder, self.clock())
+            if freed := await jobs.release_dead_locks(self.engine):
+                log.info("took over %d job(s) left by a crashed worker", freed)
+                await self.coordinator.wake("jobs", everywhere=False)
+            await leases.release_if_dead(self.engine, "ingest", jobs.is_dead_local_holder)
 
     async def _run(self, job: Job) -> None:
         try:
@@ -315,7 +337,7 @@ class Worker:
             await jobs.finish(conn, job.id)
 
     async def _handle(self, job: Job) -> None:
-        ledger = JobLedger(self.engine, self.config, job.id, self.clock)
+        ledger = JobLedger(self.engine, self.config, job.id, self.clock, self.mirrored, job.payload)
         match job.kind:
             case "post_card":
                 await mirror.post_card(
@@ -324,8 +346,10 @@ class Worker:
             case "update_card":
                 await mirror.update_card(job.payload["conversation_id"], ledger, self.surface, self.clock())
             case "mirror_inbound":
-                await mirror.mirror_inbound(
-                    job.payload["link_id"], job.attempts, ledger, self.surface, self.media
+                # Coalesce only while a pace holds posts back: then queued messages share one post.
+                coalesce = COALESCE_MAX if self.coordinator.pace_interval > 0 else 1
+                self.stats["posts_saved"] += await mirror.mirror_inbound(
+                    job.payload["link_id"], job.attempts, ledger, self.surface, self.media, coalesce
                 )
             case "transfer_card":
                 await mirror.transfer_card(job.payload, job.attempts, ledger, self.surface, self.clock())
@@ -366,6 +390,8 @@ class Worker:
                     await ledger.done()
                 else:
                     await enrich_customer(job.payload["conversation_id"], self.crm, facts)
+            case kind if kind in teamwork.KINDS:
+                await teamwork.handle(job, self.engine, self.config, self.desk, self.sender, self.clock)
             case "notify_agent":
                 p = job.payload
                 await self.desk.tell(p["channel"], p.get("thread_ts"), p["user"], p["text"])
