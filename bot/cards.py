@@ -17,6 +17,7 @@ from typing import Any, Final
 
 from bridge.domain import ConversationState, ConversationView
 from bridge.i18n import N_, t
+from bridge.sla import flag_text
 
 CARD_EVENT_TYPE: Final = "traza_card"
 """``metadata.event_type`` of every card; its payload names the conversation (``ref``, id)."""
@@ -108,6 +109,14 @@ def escape_mrkdwn(text: str, limit: int | None = None) -> str:
 def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
     """The card's ``text``, ``blocks`` and ``metadata`` for ``chat.postMessage``/``chat.update``."""
     blocks: list[JsonDict] = [_summary_section(view, now)]
+    if overdue := view.sla_overdue(_as_utc(now)):
+        blocks.append(
+            {
+                "type": "context",
+                "block_id": "conv_sla",
+                "elements": [{"type": "mrkdwn", "text": flag_text(view, overdue)}],
+            }
+        )
     if crm := _crm_context(view):
         blocks.append(crm)
     if view.state is ConversationState.CLOSED:

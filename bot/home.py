@@ -1,4 +1,5 @@
-"""The App Home tab: each agent's queue (what they hold, what waits in their teams)."""
+"""The App Home tab: each agent's queue (what they hold, what waits in their teams) and their teams'
+numbers (open and waiting now; today's median first response and SLA breaches, UTC day)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from bot.cards import escape_mrkdwn, format_duration
 from bridge.domain import ConversationView
 from bridge.i18n import t
+from store.daily import TeamNumbers
 
 
 def _line(view: ConversationView, now: datetime) -> str:
@@ -28,8 +30,30 @@ def _line(view: ConversationView, now: datetime) -> str:
     return f"• {ref} · {who}{wait}{window}"
 
 
+def _numbers_line(n: TeamNumbers) -> str:
+    median = (
+        format_duration(n.first_response_median_today) if n.first_response_median_today is not None else "—"
+    )
+    alarm = " :alarm_clock:" if n.sla_breaches_today else ""
+    line = t(
+        "*{team}* · {open} open · {waiting} waiting · median first response today {median} · "
+        "SLA breaches today {breaches}",
+        team=escape_mrkdwn(n.name, 60),
+        open=n.open,
+        waiting=n.waiting,
+        median=median,
+        breaches=n.sla_breaches_today,
+    )
+    return line + alarm
+
+
 def home_view(
-    held: list[ConversationView], waiting: list[ConversationView], now: datetime, *, away: bool = False
+    held: list[ConversationView],
+    waiting: list[ConversationView],
+    now: datetime,
+    numbers: list[TeamNumbers] | None = None,
+    *,
+    away: bool = False,
 ) -> dict[str, Any]:
     def section(title: str, views: list[ConversationView], empty: str) -> list[dict[str, Any]]:
         text = "\n".join(_line(v, now) for v in views) if views else f"_{empty}_"
@@ -53,6 +77,17 @@ def home_view(
         *section(
             t("Waiting in your teams ({count})", count=len(waiting)), waiting, t("Nobody is waiting. 🎉")
         ),
+        {"type": "divider"},
+        {"type": "header", "text": {"type": "plain_text", "text": t("Your teams today")}},
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "\n".join(_numbers_line(n) for n in numbers)[:2900]
+                if numbers
+                else "_" + t("You are in no team.") + "_",
+            },
+        },
         {
             "type": "context",
             "elements": [

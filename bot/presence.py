@@ -24,7 +24,7 @@ class PresenceCache:
         self._seen: dict[str, tuple[float, bool]] = {}
 
     async def is_away(self, user: str) -> bool:
-        from bot.surface import slack_call  # the one translation of Slack failures
+        from bot.slack_calls import slack_call  # the one translation of Slack failures
 
         cached = self._seen.get(user)
         if cached and time.monotonic() - cached[0] < TTL:

@@ -1,89 +1,58 @@
 """The Slack implementation of the bridge's ``ChatSurface`` port, over slack_sdk's AsyncWebClient.
 
-Every Slack failure is translated into the bridge's error tree: HTTP 429 (with ``Retry-After``) into
-``RateLimited``, 5xx, timeouts and connection errors into ``TransientRemoteError``, and Slack's
-``ok: false`` codes into ``PermanentRemoteError`` except the few that mean "try later". The client
-itself never retries: the job queue owns retries, so a Retry-After never blocks a worker slot.
+Every Slack failure is translated into the bridge's error tree (``bot.slack_calls``) and reported to
+``on_error`` for the ``/metrics`` counters. The client itself never retries: the job queue owns
+retries, so a Retry-After never blocks a worker slot.
 
 Exactly-once posting: Slack has no idempotency key, so every post carries message metadata naming
-what it mirrors (``traza_card``/``traza_inbound`` with the ref or link id). A job that may have posted
-before a crash looks for that metadata first (``find_card``/``find_mirrored``) instead of posting again.
+what it mirrors (``traza_card``/``traza_inbound``/``traza_sla`` with the ref, link id or SLA target). A
+job that may have posted before a crash looks for that metadata first (``find_card``/``find_mirrored``/
+``find_nudge``) instead of posting again.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 import httpx
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import card_message
 from bot.presence import PresenceCache
 from bot.render import customer_username, render_coalesced, render_inbound
+from bot.slack_calls import make_client as make_client  # re-exported: callers import it from here
+from bot.slack_calls import method_of
+from bot.slack_calls import slack_call as slack_call
 from bridge.contacts import display_phone
-from bridge.domain import ConversationView, SlackTs
-from bridge.errors import PermanentRemoteError, RateLimited, TransientRemoteError
+from bridge.domain import ConversationView, SlackTs, SlaTarget
+from bridge.errors import PermanentRemoteError, RemoteError, TransientRemoteError
 from bridge.ports import InboundToMirror, MediaFile
+from bridge.sla import SLA_EVENT_TYPE
 
 log = logging.getLogger("traza.slack")
-TRANSIENT_CODES = frozenset(
-    {
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "ratelimited",
-        "team_not_ready",
-    }
-)
 INBOUND_EVENT = "traza_inbound"
 CARD_EVENT = "traza_card"
 
 
-def make_client(token: str, base_url: str, timeout: int = 10) -> AsyncWebClient:
-    # No retry handlers: retries belong to the job queue (see the module docstring). One shared
-    # aiohttp session keeps connections to Slack alive instead of opening one per call.
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), trust_env=False)
-    return AsyncWebClient(
-        token=token, base_url=base_url, timeout=timeout, retry_handlers=[], proxy=None, session=session
-    )
-
-
-async def slack_call(call: Awaitable[Any]) -> Any:
-    """Run one Web API call, translating every failure into the bridge's error tree."""
-    try:
-        return await call
-    except SlackApiError as exc:
-        status = exc.response.status_code
-        code = str(exc.response.get("error", "unknown_error")) if exc.response.data else f"http_{status}"
-        if status == 429 or code == "ratelimited":
-            retry = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-            raise RateLimited("slack", code, "rate limited", retry_after=_seconds(retry)) from exc
-        if status >= 500 or code in TRANSIENT_CODES:
-            raise TransientRemoteError("slack", code, f"HTTP {status}") from exc
-        needed = exc.response.get("needed") if exc.response.data else None
-        raise PermanentRemoteError("slack", code, details=f"needed scope {needed}" if needed else "") from exc
-    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        raise TransientRemoteError("slack", type(exc).__name__, str(exc) or "connection failed") from exc
-
-
-def _seconds(value: Any) -> float:
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        return 1.0
-
-
 class SlackSurface:
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, on_error: Callable[[str, str], None] | None = None) -> None:
+        """``on_error(method, code)`` hears of every failed Web API call (``/metrics`` counts them)."""
         self.client = client
+        self.on_error = on_error
         self._names: dict[str, str] = {}
+        self._dm: dict[str, str] = {}
         self._presence = PresenceCache(client)
+
+    async def _call(self, call: Awaitable[Any]) -> Any:
+        try:
+            return await slack_call(call)
+        except RemoteError as exc:
+            if self.on_error is not None:
+                self.on_error(method_of(call, exc), str(exc.code))
+            raise
 
     async def is_away(self, user: str) -> bool:
         return await self._presence.is_away(user)
@@ -97,7 +66,7 @@ class SlackSurface:
 
     async def find_card(self, view: ConversationView) -> SlackTs | None:
         try:
-            response = await slack_call(
+            response = await self._call(
                 # The newest messages of the channel: a card lost to a crash was posted moments ago.
                 # (No ``oldest`` bound: message ts values are Slack's clock, not ours.)
                 self.client.conversations_history(
@@ -122,7 +91,7 @@ class SlackSurface:
         if thread is None:
             return
         card = card_message(view, now)
-        await slack_call(
+        await self._call(
             self.client.chat_update(
                 channel=view.slack_channel,
                 ts=thread,
@@ -194,7 +163,7 @@ class SlackSurface:
         return SlackTs(str(response["ts"]))
 
     async def upload_file(self, view: ConversationView, file: MediaFile) -> None:
-        await slack_call(
+        await self._call(
             self.client.files_upload_v2(
                 channel=view.slack_channel,
                 thread_ts=view.slack_thread_ts,
@@ -217,7 +186,7 @@ class SlackSurface:
         cursor: str | None = None
         for _ in range(20):
             try:
-                response = await slack_call(
+                response = await self._call(
                     self.client.conversations_replies(
                         channel=channel, ts=thread, include_all_metadata=True, limit=200, cursor=cursor
                     )
@@ -248,11 +217,50 @@ class SlackSurface:
         blocks = [
             {"type": "section", "block_id": "conv_moved", "text": {"type": "mrkdwn", "text": text[:2900]}}
         ]
-        await slack_call(self.client.chat_update(channel=channel, ts=ts, text=text[:2900], blocks=blocks))
+        await self._call(self.client.chat_update(channel=channel, ts=ts, text=text[:2900], blocks=blocks))
 
     async def post_notice(self, view: ConversationView, text: str) -> SlackTs:
         response = await self._post(view.slack_channel, text=text, thread_ts=view.slack_thread_ts)
         return SlackTs(str(response["ts"]))
+
+    async def post_nudge(self, view: ConversationView, target: SlaTarget, text: str) -> SlackTs:
+        metadata = {
+            "event_type": SLA_EVENT_TYPE,
+            "event_payload": {"ref": view.ref, "conversation_id": view.id, "target": target.value},
+        }
+        kwargs: dict[str, Any] = {"text": text, "metadata": metadata}
+        if view.slack_thread_ts:
+            kwargs["thread_ts"] = view.slack_thread_ts
+        response = await self._post(view.slack_channel, **kwargs)
+        return SlackTs(str(response["ts"]))
+
+    async def find_nudge(self, view: ConversationView, target: SlaTarget) -> SlackTs | None:
+        thread = view.slack_thread_ts
+        if thread is None:
+            return None
+        found = await self._find_in_thread(view.slack_channel, thread, SLA_EVENT_TYPE, "target", target.value)
+        return found
+
+    async def direct_channel(self, user: str) -> str:
+        """The bot's DM channel with ``user`` (``conversations.open``; cached)."""
+        if user not in self._dm:
+            response = await self._call(self.client.conversations_open(users=user))
+            self._dm[user] = str(response["channel"]["id"])
+        return self._dm[user]
+
+    async def send_file_to_user(self, user: str, file: MediaFile, comment: str) -> None:
+        """Upload ``file`` into the user's DM with the bot (files.getUploadURLExternal, the upload,
+        then files.completeUploadExternal — what ``files_upload_v2`` does)."""
+        channel = await self.direct_channel(user)
+        await self._call(
+            self.client.files_upload_v2(
+                channel=channel,
+                content=file.data,
+                filename=file.filename,
+                title=file.filename,
+                initial_comment=comment,
+            )
+        )
 
     async def close(self) -> None:
         if self.client.session is not None:
@@ -263,7 +271,7 @@ class SlackSurface:
         if user_id in self._names:
             return self._names[user_id]
         try:
-            response = await slack_call(self.client.users_info(user=user_id))
+            response = await self._call(self.client.users_info(user=user_id))
         except PermanentRemoteError:
             return user_id
         user = response.get("user") or {}
@@ -303,7 +311,7 @@ class SlackSurface:
 
     async def react(self, channel: str, ts: str, name: str) -> None:
         try:
-            await slack_call(self.client.reactions_add(channel=channel, timestamp=ts, name=name))
+            await self._call(self.client.reactions_add(channel=channel, timestamp=ts, name=name))
         except PermanentRemoteError as exc:
             # A mark is a courtesy: it never holds up the conversation's queue.
             if exc.code not in ("already_reacted", "message_not_found", "too_many_reactions"):
@@ -314,18 +322,18 @@ class SlackSurface:
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:
-            await slack_call(self.client.chat_postEphemeral(**kwargs))
+            await self._call(self.client.chat_postEphemeral(**kwargs))
         except PermanentRemoteError as exc:
             if exc.code not in ("user_not_in_channel", "channel_not_found"):
                 raise
             log.warning("could not tell %s privately (%s): %s", user, exc.code, text)
 
     async def publish_home(self, user: str, view: dict[str, object]) -> None:
-        await slack_call(self.client.views_publish(user_id=user, view=view))
+        await self._call(self.client.views_publish(user_id=user, view=view))
 
     async def permalink(self, channel: str, ts: str) -> str:
         try:
-            response = await slack_call(self.client.chat_getPermalink(channel=channel, message_ts=ts))
+            response = await self._call(self.client.chat_getPermalink(channel=channel, message_ts=ts))
             return str(response["permalink"])
         except PermanentRemoteError:
             return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
@@ -334,10 +342,10 @@ class SlackSurface:
         kwargs.setdefault("unfurl_links", False)
         kwargs.setdefault("unfurl_media", False)
         try:
-            return await slack_call(self.client.chat_postMessage(channel=channel, **kwargs))
+            return await self._call(self.client.chat_postMessage(channel=channel, **kwargs))
         except PermanentRemoteError as exc:
             if exc.code != "not_in_channel":
                 raise
             log.info("joining %s to post there", channel)
-            await slack_call(self.client.conversations_join(channel=channel))
-            return await slack_call(self.client.chat_postMessage(channel=channel, **kwargs))
+            await self._call(self.client.conversations_join(channel=channel))
+            return await self._call(self.client.chat_postMessage(channel=channel, **kwargs))

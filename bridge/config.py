@@ -4,6 +4,8 @@
 ``TrazaConfig`` or raises ``ConfigError`` whose lines each name the offending key path, for example
 ``teams[1].slack_channel: required``. Unknown keys are tolerated (more are welcome) but reported by
 ``ConfigError`` only when they look like typos of known ones is not attempted: they are simply ignored.
+The exception is ``sla`` (top level as the default, ``teams[].sla`` per team; ``sla: null`` on a team
+turns the default off): a misspelt target there would silently switch an alert off, so it is refused.
 
 Issue 5 keys are parsed by the modules that own their meaning, with the same key paths:
 ``teams[].assignment`` (``bridge.assignment``), ``canned`` and ``csat`` at the top level or per team
@@ -15,10 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from bridge.assignment import MANUAL, AssignmentPolicy, parse_policy
-from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
+from bridge.domain import SlackChannel, SlackUserId, SlaTargets, TeamId, WaPhoneNumberId
 from bridge.i18n import LANGUAGES
 from bridge.integrations import Enrichment, WebhookEndpoint, load_enrichment, load_webhooks
 from bridge.teamtools import NO_CSAT, CannedReply, CsatPolicy, parse_canned, parse_csat
@@ -28,6 +31,7 @@ _TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _CHANNEL = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _STAMP_FIELDS = {"agent", "team", "text"}
+_SLA_KEYS = {"first_response_minutes": 60.0, "resolution_hours": 3600.0}  # key → seconds per unit
 
 
 class ConfigError(ValueError):
@@ -48,6 +52,8 @@ class Team:
     assignment: AssignmentPolicy = MANUAL
     canned: tuple[CannedReply, ...] = ()
     csat: CsatPolicy | None = None
+    sla: SlaTargets | None = None
+    """This team's service-level targets (``teams[].sla``, else the top-level ``sla``)."""
 
     def is_member(self, user: str) -> bool:
         return user in self.members or user in self.leads
@@ -94,6 +100,10 @@ class TrazaConfig:
 
     def team_for_channel(self, channel: str) -> Team | None:
         return next((t for t in self.teams if t.slack_channel == channel), None)
+
+    def sla_for(self, team_id: str) -> SlaTargets | None:
+        team = self.team(team_id)
+        return team.sla if team else None
 
     def stamp_for(self, team_id: str) -> str:
         team = self.team(team_id)
@@ -152,6 +162,29 @@ class _Checker:
                 self.fail(f"{path}.{key}[{i}]", f"must be a Slack user id like U0123ABCD, got {user!r}")
         return frozenset(SlackUserId(u) for u in users)
 
+    def sla(self, raw: object, path: str) -> SlaTargets | None:
+        """``{first_response_minutes: 15, resolution_hours: 24}``: positive numbers, known keys only
+        (a misspelt key would silently switch a target off, so it is refused)."""
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            self.fail(path, "must be a mapping like {first_response_minutes: 15, resolution_hours: 24}")
+            return None
+        for key in raw:
+            if key not in _SLA_KEYS:
+                self.fail(f"{path}.{key}", f"unknown SLA key; use {' or '.join(sorted(_SLA_KEYS))}")
+        limits: dict[str, timedelta | None] = {}
+        for key, unit in _SLA_KEYS.items():
+            value = raw.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                self.fail(f"{path}.{key}", f"must be a number, got {type(value).__name__}")
+                value = None
+            elif value is not None and not 0 < value < 1e6:
+                self.fail(f"{path}.{key}", f"must be a positive number, got {value!r}")
+                value = None
+            limits[key] = timedelta(seconds=value * unit) if value is not None else None
+        return SlaTargets(limits["first_response_minutes"], limits["resolution_hours"])
+
     def stamp(self, value: str | None, path: str) -> None:
         if value is None:
             return
@@ -167,7 +200,8 @@ def load_config(data: object) -> TrazaConfig:
     check = _Checker()
     if not isinstance(data, Mapping):
         raise ConfigError(["(top level): must be a mapping with teams, numbers and routing"])
-    teams = _teams(data.get("teams"), check)
+    default_sla = check.sla(data.get("sla"), "sla")
+    teams = _teams(data.get("teams"), check, default_sla)
     team_ids = {t.id for t in teams}
     numbers = _numbers(data.get("numbers"), team_ids, check)
     routing = data.get("routing") or {}
@@ -238,7 +272,7 @@ def _retention(raw: object, check: _Checker) -> int | None:
     return days
 
 
-def _teams(raw: object, check: _Checker) -> list[Team]:
+def _teams(raw: object, check: _Checker, default_sla: SlaTargets | None = None) -> list[Team]:
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
         check.fail("teams", "required: a non-empty list of teams")
         return []
@@ -265,6 +299,7 @@ def _teams(raw: object, check: _Checker) -> list[Team]:
         check.stamp(stamp, f"{path}.stamp")
         keywords = tuple(k.casefold() for k in check.string_list(item, "keywords", path) if k)
         leads, members = check.users(item, "leads", path), check.users(item, "members", path)
+        sla = check.sla(item["sla"], f"{path}.sla") if "sla" in item else default_sla
         assignment = parse_policy(item.get("assignment"), f"{path}.assignment", check.fail)
         canned = parse_canned(item.get("canned"), f"{path}.canned", check.fail)
         csat = parse_csat(item.get("csat"), f"{path}.csat", check.fail)
@@ -282,6 +317,7 @@ def _teams(raw: object, check: _Checker) -> list[Team]:
                     assignment=assignment,
                     canned=canned,
                     csat=csat,
+                    sla=sla,
                 )
             )
     return teams

@@ -131,6 +131,27 @@ class EventType(enum.StrEnum):
     CSAT_ANSWERED = "CsatAnswered"
     MESSAGE_BODIES_ERASED = "MessageBodiesErased"
     CUSTOMER_DATA_ERASED = "CustomerDataErased"
+    SLA_BREACHED = "SlaBreached"
+
+
+class SlaTarget(enum.StrEnum):
+    """The two service-level targets a team may set (``teams[].sla`` in ``traza.yml``)."""
+
+    FIRST_RESPONSE = "first_response"
+    """An agent answers within this long of the conversation opening."""
+    RESOLUTION = "resolution"
+    """The conversation is closed within this long of opening."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlaTargets:
+    """A team's targets; ``None`` means no target of that kind."""
+
+    first_response: timedelta | None = None
+    resolution: timedelta | None = None
+
+    def of(self, target: SlaTarget) -> timedelta | None:
+        return self.first_response if target is SlaTarget.FIRST_RESPONSE else self.resolution
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +202,7 @@ class ConversationView:
     labels: tuple[str, ...] = ()
     earlier: tuple[EarlierConversation, ...] = ()
     """The customer's previous conversations (newest first), loaded for the card only."""
+    sla: SlaTargets | None = None
 
     def window_open(self, now: datetime) -> bool:
         return self.window_ends_at is not None and now < self.window_ends_at
@@ -192,6 +214,26 @@ class ConversationView:
         if self.last_agent_message_at and self.last_agent_message_at >= self.last_customer_message_at:
             return None
         return self.last_customer_message_at
+
+    def sla_due(self, target: SlaTarget) -> datetime | None:
+        """When ``target`` falls due, or ``None`` when it no longer can (met, closed, or no target).
+
+        Both clocks run from the opening, in wall-clock time: the first response is due while no
+        agent has answered yet and the customer has written; the resolution while it is not closed.
+        A reopened conversation keeps its first response and its opening time (docs/metrics.md).
+        """
+        limit = self.sla.of(target) if self.sla else None
+        if limit is None or self.state is ConversationState.CLOSED:
+            return None
+        if target is SlaTarget.FIRST_RESPONSE and (
+            self.first_response_at is not None or self.last_customer_message_at is None
+        ):
+            return None
+        return self.opened_at + limit
+
+    def sla_overdue(self, now: datetime) -> tuple[SlaTarget, ...]:
+        """The targets this conversation is past at ``now`` (what its card flags)."""
+        return tuple(t for t in SlaTarget if (due := self.sla_due(t)) is not None and now >= due)
 
 
 def parse_ref(text: str) -> Ref | None:

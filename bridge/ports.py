@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bridge.domain import ConversationView, SlackTs
+from bridge.domain import ConversationView, SlackTs, SlaTarget
 from bridge.inbound import InboundMessage
 
 
@@ -63,6 +63,12 @@ class ChatSurface(Protocol):
     async def permalink(self, channel: str, ts: str) -> str: ...
 
     async def post_notice(self, view: ConversationView, text: str) -> SlackTs: ...
+
+    async def post_nudge(self, view: ConversationView, target: SlaTarget, text: str) -> SlackTs:
+        """An SLA breach's notice in the thread, tagged so ``find_nudge`` can find it after a crash."""
+        ...
+
+    async def find_nudge(self, view: ConversationView, target: SlaTarget) -> SlackTs | None: ...
 
 
 class MediaSource(Protocol):
@@ -163,6 +169,9 @@ class AgentDesk(Protocol):
     async def post_notice(self, view: ConversationView, text: str) -> SlackTs: ...
 
     async def publish_home(self, user: str, view: dict[str, object]) -> None: ...
+
+    async def send_file_to_user(self, user: str, file: MediaFile, comment: str) -> None:
+        """Upload a file (a stats chart) into the user's direct-message channel with the app."""
 
     async def is_away(self, user: str) -> bool:
         """Slack presence says ``away`` (unknown counts as present)."""

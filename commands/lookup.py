@@ -37,7 +37,7 @@ async def stats(desk: Desk, req: Request) -> str:
             team = arg.lower()
         else:
             raise UsageError(t("unexpected {word}", word=repr(arg)))
-    return await desk.stats(req.user, team, period)
+    return await desk.stats(req.user, team, period, req.channel)
 
 
 @verb("start", "<+phone|ref> [template] [params…]", N_("write first with an approved template"))

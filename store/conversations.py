@@ -134,6 +134,7 @@ def to_view(row: object, config: TrazaConfig) -> ConversationView:
         customer_facts=_facts(r["crm_facts"]),
         crm_problem=r["crm_problem"],
         labels=decode_labels(r.get("labels")),
+        sla=team.sla if team else None,
     )
 
 

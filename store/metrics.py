@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bridge.domain import EventType
+from bridge.domain import EventType, SlaTarget
 from store.flow_metrics import Flow
 from store.satisfaction import CSAT_EVENTS, csat_summary
 from store.tables import events
@@ -43,7 +43,9 @@ STATE_EVENTS = frozenset(
         EventType.CONVERSATION_RETURNED,
     }
 )
-METRIC_EVENTS = STATE_EVENTS | CSAT_EVENTS | {EventType.CUSTOMER_MESSAGE_RECEIVED, EventType.REPLY_RECEIVED}
+PERIOD_EVENTS = STATE_EVENTS | CSAT_EVENTS | {EventType.SLA_BREACHED}
+METRIC_EVENTS = PERIOD_EVENTS | {EventType.CUSTOMER_MESSAGE_RECEIVED, EventType.REPLY_RECEIVED}
+SLA_TARGETS = tuple(target.value for target in SlaTarget)
 PER_TEAM = ("conversations_opened", "customer_messages", "agent_replies")
 COUNTED = (*PER_TEAM, "conversations_closed", "conversations_reopened", "transfers")
 _METRIC_COLUMNS = (
@@ -104,6 +106,7 @@ class _Tally:
     per_team: dict[str, Counter[str]] = field(default_factory=dict)
     per_agent: dict[str, list[int]] = field(default_factory=dict)
     state: dict[int, tuple[str, str | None, str | None]] = field(default_factory=dict)
+    sla: Counter[str] = field(default_factory=Counter)
 
     def mine(self, team: str | None) -> bool:
         return self.team is None or team == self.team
@@ -161,6 +164,10 @@ def _observe(tally: _Tally, row: Row) -> None:
         tally.count(row, "transfers")
     elif kind == EventType.CUSTOMER_MESSAGE_RECEIVED:
         tally.count(row, "customer_messages")
+    elif kind == EventType.SLA_BREACHED and tally.mine(row["team_id"]):
+        target = (decode_payload(row["payload"]) or {}).get("target")
+        if target in SLA_TARGETS:
+            tally.sla[target] += 1
     elif kind == EventType.REPLY_RECEIVED and is_agent_response(row):
         tally.count(row, "agent_replies")
         if conv in tally.opened and conv not in tally.first_response:
@@ -226,6 +233,7 @@ def summarize(
             for a, convs in sorted(tally.per_agent.items(), key=lambda item: (-len(item[1]), item[0]))
         ],
         "backlog": {"open": backlog["open"], "assigned": backlog["assigned"]},
+        "sla_breaches": {target: tally.sla[target] for target in SLA_TARGETS},
         **flow.result(),
         "csat": csat_summary(rows, since=since, until=until, team=team),
     }
@@ -245,7 +253,7 @@ async def metrics(
         rows = await _rows(conn, _event_rows(METRIC_EVENTS).where(e.occurred_at < until))
         return summarize(rows, since=None, until=until, team=team)
     in_period = (e.occurred_at >= since, e.occurred_at < until)
-    recent = await _rows(conn, _event_rows(STATE_EVENTS | CSAT_EVENTS).where(*in_period))
+    recent = await _rows(conn, _event_rows(PERIOD_EVENTS).where(*in_period))
     recent += await _replies(conn, since, until)
     opened_in_period = {r["conversation_id"] for r in recent if r["type"] == EventType.CONVERSATION_OPENED}
     touched = {r["conversation_id"] for r in recent if r["type"] in STATE_EVENTS} - opened_in_period
@@ -258,6 +266,14 @@ async def metrics(
     rows = sorted([*earlier, *recent], key=lambda r: int(r["seq"]))
     volume = await _message_volume(conn, since, until)
     return summarize(rows, since=since, until=until, team=team, message_volume=volume)
+
+
+async def metric_rows(
+    conn: AsyncConnection, *, since: datetime, until: datetime, kinds: frozenset[EventType]
+) -> list[Row]:
+    """The events of ``kinds`` in ``[since, until)``, in log order (for per-day figures)."""
+    e = events.c
+    return await _rows(conn, _event_rows(kinds).where(e.occurred_at >= since, e.occurred_at < until))
 
 
 async def _message_volume(conn: AsyncConnection, since: datetime, until: datetime) -> list[MessageVolume]:

@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bridge.contacts import display_phone
 from bridge.teamtools import decode_labels
 from store.conversations import view_query
-from store.metrics import Row, decode_payload, is_agent_response, metrics, percentile, summarize
+from store.metrics import Row, decode_payload, is_agent_response, metric_rows, metrics, percentile, summarize
 from store.tables import conversations, events
 
 __all__ = [
     "conversation_detail",
     "is_agent_response",
     "list_conversations",
+    "metric_rows",
     "metrics",
     "percentile",
     "summarize",

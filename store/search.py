@@ -262,6 +262,10 @@ def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
             return t("CSAT not sent: {reason}", reason=payload.get("reason"))
         case "CsatAnswered":
             return t("CSAT answer: {score}/{top}", score=payload.get("score"), top=payload.get("top"))
+        case "SlaBreached":
+            if payload.get("target") == "resolution":
+                return t("SLA resolution target missed")
+            return t("SLA first response target missed")
     return event_type
 
 

@@ -168,6 +168,14 @@ Index("ix_conversations_thread", conversations.c.slack_channel, conversations.c.
 # A customer's history and /traza stats (migration 0004).
 Index("ix_conversations_contact", conversations.c.contact_id, conversations.c.opened_at)
 Index("ix_conversations_opened_at", conversations.c.opened_at)
+# What the SLA sweep reads: conversations not closed yet, by team and age (migration 0007).
+Index(
+    "ix_conversations_not_closed",
+    conversations.c.team_id,
+    conversations.c.opened_at,
+    sqlite_where=text("state != 'closed'"),
+    postgresql_where=text("state != 'closed'"),
+)
 
 message_links = Table(
     "message_links",
@@ -283,6 +291,17 @@ processed_keys = Table(
     Column("created_at", Ts, nullable=False),
 )
 
+# One row per conversation and missed SLA target: the primary key makes a breach happen once.
+sla_breaches = Table(
+    "sla_breaches",
+    metadata,
+    Column("conversation_id", Id, ForeignKey("conversations.id"), primary_key=True),
+    Column("target", String(20), primary_key=True),
+    Column("team_id", String(40), nullable=False),
+    Column("due_at", Ts, nullable=False),
+    Column("breached_at", Ts, nullable=False),
+)
+
 leases = Table(
     "leases",
     metadata,
@@ -364,6 +383,7 @@ __all__ = [
     "message_links",
     "metadata",
     "processed_keys",
+    "sla_breaches",
     "team_assignment",
     "teams",
     "webhook_cursors",

@@ -146,6 +146,11 @@ class Csat(BaseModel):
     by_score: dict[str, int]
 
 
+class SlaBreaches(BaseModel):
+    first_response: int
+    resolution: int
+
+
 class Metrics(BaseModel):
     since: datetime | None
     until: datetime
@@ -168,6 +173,7 @@ class Metrics(BaseModel):
     per_number: list[NumberVolume]
     per_hour: list[int]
     csat: Csat
+    sla_breaches: SlaBreaches
 
 
 class Problem(BaseModel):

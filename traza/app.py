@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.surface import SlackSurface, make_client
+from bot.slack_calls import make_client
+from bot.surface import SlackSurface
 from bridge import i18n
 from bridge.config import TrazaConfig
 from bridge.whatsapp.graph import GraphClient
@@ -28,6 +29,7 @@ from store import jobs
 from store.config_history import record_config
 from store.coordination import Coordinator, connect
 from store.db import create_engine
+from store.event_counts import EventCounts
 from store.tables import webhook_inbox
 from traza import slack_gate
 from traza.api import build_api_router
@@ -53,6 +55,7 @@ class Runtime:
     graph: GraphClient
     surface: SlackSurface
     metrics: Metrics
+    counts: EventCounts = field(default_factory=EventCounts)
     worker: Worker | None = None
     webhooks: WebhookDispatcher | None = None
     crm: HttpCustomerLookup | None = None
@@ -122,29 +125,39 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
 
     @app.get("/metrics")
     async def metrics() -> Response:
-        runtime = rt()
-        waiting, oldest = await jobs.depth(runtime.engine)
-        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        body = runtime.metrics.exposition(
-            queue_depth=waiting,
-            queue_age=age,
-            redis_ok=runtime.coordinator.healthy,
-            posts_saved=runtime.worker.stats["posts_saved"] if runtime.worker else 0,
-        )
-        if runtime.webhooks is not None:
-            body += "\n".join(await runtime.webhooks.exposition()) + "\n"
+        body = await prometheus_exposition(rt())
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
     return app
 
 
+async def prometheus_exposition(runtime: Runtime) -> str:
+    """The ``/metrics`` body: this process's counters and the deployment's, read from the database."""
+    waiting, oldest = await jobs.depth(runtime.engine)
+    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    await runtime.counts.refresh(runtime.engine)
+    body = runtime.metrics.exposition(
+        queue_depth=waiting,
+        queue_age=age,
+        redis_ok=runtime.coordinator.healthy,
+        posts_saved=runtime.worker.stats["posts_saved"] if runtime.worker else 0,
+        counts=runtime.counts,
+    )
+    if runtime.webhooks is not None:
+        body += "\n".join(await runtime.webhooks.exposition()) + "\n"
+    return body
+
+
 async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, stop: asyncio.Event) -> Runtime:
     engine = create_engine(settings.database_url)
     coordinator = connect(settings.redis_url, settings.slack_pace)
-    graph = GraphClient(settings.graph_api_url, settings.whatsapp_access_token or "")
+    metrics = Metrics()
+    graph = GraphClient(
+        settings.graph_api_url, settings.whatsapp_access_token or "", on_error=metrics.graph_error
+    )
     client = make_client(settings.slack_bot_token or "", settings.slack_api_url)
-    surface = SlackSurface(client)
-    runtime = Runtime(settings, config, engine, coordinator, graph, surface, Metrics())
+    surface = SlackSurface(client, on_error=metrics.slack_error)
+    runtime = Runtime(settings, config, engine, coordinator, graph, surface, metrics)
     i18n.activate(config.language)
     await _sync_teams(engine, config)
     if await record_config(engine, config, datetime.now(UTC), str(settings.config_path)):
@@ -169,6 +182,7 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
             graph,
             surface,
             concurrency=settings.worker_concurrency,
+            sla_interval=settings.sla_sweep_seconds,
             crm=runtime.crm,
         )
         runtime.tasks.append(asyncio.create_task(runtime.worker.run(stop), name="traza-worker"))

@@ -54,7 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true", help="serve HTTP only; run `traza worker` apart")
     serve.add_argument("--host", help="listen address (default TRAZA_HOST)")
     serve.add_argument("--port", type=int, help="listen port (default TRAZA_PORT)")
-    sub.add_parser("worker", help="worker only, for deployments with several processes")
+    worker = sub.add_parser("worker", help="worker only, for deployments with several processes")
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve this process's Prometheus /metrics on TRAZA_HOST:PORT"
+    )
     sub.add_parser("migrate", help="bring the database schema up to date")
     sandbox = sub.add_parser(
         "sandbox", help="try Traza locally: stand-ins for Slack and WhatsApp plus a web console"
@@ -80,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("phone", help="the customer's phone, e.g. +52 1 55 1234 5678")
     forget.add_argument("--by", default="cli", help="who asked for it, recorded in the history")
     forget.add_argument("--dry-run", action="store_true", help="show what would be erased; change nothing")
+    export.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on standard error (default: only when standard error is a terminal)",
+    )
     return parser
 
 
@@ -117,7 +126,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "serve":
             return commands_cli.serve(settings, read_config(settings.config_path), args)
         case "worker":
-            return commands_cli.worker(settings, read_config(settings.config_path))
+            return commands_cli.worker(settings, read_config(settings.config_path), args.metrics_port)
         case "audit":
             return asyncio.run(commands_cli.audit_verify(settings, args.ref))
         case "export":

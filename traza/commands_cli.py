@@ -9,11 +9,14 @@ import io
 import json
 import logging
 import sys
+import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from tqdm import tqdm
 
 from bridge.config import TrazaConfig
 from store import events
@@ -24,6 +27,7 @@ from store.tables import events as events_table
 from traza.settings import Settings
 
 log = logging.getLogger("traza")
+EXPORT_BATCH = 1000
 
 
 def _require_credentials(settings: Settings, config: TrazaConfig) -> None:
@@ -74,24 +78,41 @@ def sandbox(settings: Settings, args: argparse.Namespace) -> int:
     return runner.run(settings, args)
 
 
-def worker(settings: Settings, config: TrazaConfig) -> int:
+def worker(settings: Settings, config: TrazaConfig, metrics_port: int | None = None) -> int:
     _require_credentials(settings, config)
     upgrade(settings.database_url)
-    asyncio.run(_run_worker(settings, config))
+    asyncio.run(_run_worker(settings, config, metrics_port))
     return 0
 
 
-async def _run_worker(settings: Settings, config: TrazaConfig) -> None:
-    from traza.app import _start
+async def _run_worker(settings: Settings, config: TrazaConfig, metrics_port: int | None) -> None:
+    from aiohttp import web
+
+    from traza.app import _start, prometheus_exposition
     from traza.cli import install_stop_handlers
 
     stop = asyncio.Event()
     install_stop_handlers(asyncio.get_running_loop(), stop)
     runtime = await _start(settings, config, True, stop)
     log.info("Traza worker started (%s)", runtime.worker.holder if runtime.worker else "?")
+    runner: web.AppRunner | None = None
+    if metrics_port:
+        # A worker has no HTTP server of its own; its process counters need one to be scraped.
+        async def metrics(_request: web.Request) -> web.Response:
+            body = await prometheus_exposition(runtime)
+            return web.Response(text=body, content_type="text/plain", charset="utf-8")
+
+        app = web.Application()
+        app.router.add_get("/metrics", metrics)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, metrics_port).start()
+        log.info("worker metrics on http://%s:%d/metrics", settings.host, metrics_port)
     try:
         await stop.wait()
     finally:
+        if runner is not None:
+            await runner.cleanup()
         await runtime.shutdown(stop)
 
 
@@ -165,24 +186,47 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
         "messages": (message_links, message_links.c.sent_at),
         "events": (events_table, events_table.c.occurred_at),
     }[args.what]
-    query = select(table).order_by(time_column)
+    query = select(table).order_by(time_column, *table.primary_key.columns)
     if since:
         query = query.where(time_column >= since)
     if until:
         query = query.where(time_column < until)
+    columns = [c.name for c in table.columns if c.name != "payload" or args.what == "events"]
     engine = create_engine(settings.database_url)
     try:
         async with engine.connect() as conn:
-            rows = [dict(r) for r in (await conn.execute(query)).mappings().all()]
+            total = int(await conn.scalar(select(func.count()).select_from(query.subquery())) or 0)
+            if args.output:
+                with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230 (a CLI run)
+                    await _stream(conn, query, out, args, columns, total)
+            else:
+                await _stream(conn, query, sys.stdout, args, columns, total)
     finally:
         await engine.dispose()
-    columns = [c.name for c in table.columns if c.name != "payload" or args.what == "events"]
-    if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as out:  # noqa: ASYNC230 (end of a CLI run)
-            _write(out, rows, args.format, columns)
-    else:
-        _write(sys.stdout, rows, args.format, columns)
     return 0
+
+
+async def _stream(
+    conn: AsyncConnection, query: Any, out: TextIO, args: argparse.Namespace, columns: list[str], total: int
+) -> None:
+    """Write rows as they come from the database, ticking a progress bar on standard error."""
+    show = args.progress if getattr(args, "progress", None) is not None else sys.stderr.isatty()
+    writer = RowWriter(out, args.format, columns)
+    with tqdm(
+        total=total,
+        unit="row",
+        desc=f"export {args.what}",
+        file=sys.stderr,
+        disable=not show,
+        delay=0 if getattr(args, "progress", None) else 0.5,  # short exports draw nothing on a terminal
+        leave=True,  # the final count stays on the terminal
+    ) as bar:
+        result = await conn.stream(query.execution_options(yield_per=EXPORT_BATCH))
+        async for rows in result.mappings().partitions(EXPORT_BATCH):
+            for row in rows:
+                writer.write(dict(row))
+            bar.update(len(rows))
+    writer.close()
 
 
 async def _export_metrics(
@@ -220,18 +264,32 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix.rstrip("."), value)]
 
 
-def _write(out: TextIO, rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
-    def cell(value: Any) -> Any:
-        return value.isoformat() if isinstance(value, datetime) else value
+class RowWriter:
+    """CSV (a header, then one line per row) or JSON (one array, ``indent=1``), row by row: the same
+    bytes ``json.dump(rows, indent=1)`` would give, without holding the export in memory."""
 
-    if fmt == "json":
-        json.dump([{c: cell(r.get(c)) for c in columns} for r in rows], out, ensure_ascii=False, indent=1)
-        out.write("\n")
-        return
-    writer = csv.writer(out)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([cell(row.get(c)) for c in columns])
+    def __init__(self, out: TextIO, fmt: str, columns: list[str]) -> None:
+        self.out, self.fmt, self.columns, self.count = out, fmt, columns, 0
+        self.csv = csv.writer(out) if fmt == "csv" else None
+        if self.csv is not None:
+            self.csv.writerow(columns)
+
+    def write(self, row: dict[str, Any]) -> None:
+        cells = [_cell(row.get(c)) for c in self.columns]
+        if self.csv is not None:
+            self.csv.writerow(cells)
+        else:
+            item = json.dumps(dict(zip(self.columns, cells, strict=True)), ensure_ascii=False, indent=1)
+            self.out.write(("[\n" if self.count == 0 else ",\n") + textwrap.indent(item, " ", lambda _: True))
+        self.count += 1
+
+    def close(self) -> None:
+        if self.csv is None:
+            self.out.write("[]\n" if self.count == 0 else "\n]\n")
+
+
+def _cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _date(text: str | None) -> datetime | None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bridge.config import TrazaConfig
@@ -18,14 +19,66 @@ from bridge.control import visible_teams
 from bridge.domain import ConversationState, parse_ref
 from bridge.errors import InvalidInput
 from bridge.i18n import t
-from store import labels, search
+from store import jobs, labels, reports, search
 from store.away import set_away as record_away
 from store.canned import send_canned
 from store.control import Control
+from store.daily import midnight
 from store.tables import contacts, conversations
 from store.templates import start_conversation
 
 PERIOD_DAYS = {"today": 1, "7d": 7, "30d": 30, "90d": 90}
+
+
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def stats_summary(m: dict[str, Any], scope: str, period: str, since: datetime) -> str:
+    """The ``/traza stats`` answer: every figure as ``/api/metrics`` gives it for the same period."""
+    fr, res, sla, backlog = m["first_response"], m["resolution"], m["sla_breaches"], m["backlog"]
+    lines = [
+        t(
+            "*Stats for {scope}, {period}* (since {since} UTC):",
+            scope=scope,
+            period=period,
+            since=f"{since:%Y-%m-%d %H:%M}",
+        ),
+        t(
+            "• {opened} opened · {closed} closed · {reopened} reopened · {transfers} transfers · "
+            "{messages} customer messages · {replies} agent replies",
+            opened=m["conversations_opened"],
+            closed=m["conversations_closed"],
+            reopened=m["conversations_reopened"],
+            transfers=m["transfers"],
+            messages=m["customer_messages"],
+            replies=m["agent_replies"],
+        ),
+        t(
+            "• First response: median {median}, p90 {p90} ({measured} answered, {pending} not yet)",
+            median=_minutes(fr["median_seconds"]),
+            p90=_minutes(fr["p90_seconds"]),
+            measured=fr["measured"],
+            pending=fr["pending"],
+        ),
+        t(
+            "• Resolution: median {median}, p90 {p90} ({measured} closed, {pending} still open)",
+            median=_minutes(res["median_seconds"]),
+            p90=_minutes(res["p90_seconds"]),
+            measured=res["measured"],
+            pending=res["pending"],
+        ),
+        t(
+            "• Backlog now: {open} open, {assigned} assigned · "
+            "SLA breaches: {first} first response, {resolution} resolution",
+            open=backlog["open"],
+            assigned=backlog["assigned"],
+            first=sla["first_response"],
+            resolution=sla["resolution"],
+        ),
+        "_" + t("A chart is on its way to your direct messages with Traza.") + "_",
+    ]
+    return "\n".join(lines)
 
 
 def archive_link(channel: str, ts: str | None) -> str:
@@ -145,44 +198,27 @@ class Desk:
             lines.append(f"• <{link}|#{hit.ref}> {hit.sent_at:%Y-%m-%d} {who}: {body[:150]}")
         return "\n".join(lines)
 
-    async def stats(self, user: str, team: str | None, period: str) -> str:
+    async def stats(self, user: str, team: str | None, period: str, channel: str = "") -> str:
+        """The period's figures from the event log (docs/metrics.md), and a chart queued to the
+        asker's DM. Periods are whole UTC days ending now: ``today`` since midnight, ``7d`` the last
+        seven days including today, and so on."""
         if team is not None and self.config.team(team) is None:
             known = ", ".join(each.id for each in self.config.teams)
             raise InvalidInput(t("Unknown team {team}. Teams: {known}.", team=repr(team), known=known))
-        since = self.clock() - timedelta(days=PERIOD_DAYS[period])
-        where = [conversations.c.opened_at >= since]
-        if team:
-            where.append(conversations.c.team_id == team)
-        async with self.engine.connect() as conn:
-            opened = await conn.scalar(select(func.count()).where(*where))
-            closed = await conn.scalar(select(func.count()).where(*where, conversations.c.state == "closed"))
-            open_now = await conn.scalar(
-                select(func.count()).where(
-                    conversations.c.state != "closed", *([conversations.c.team_id == team] if team else [])
-                )
+        now = self.clock()
+        since = midnight(now) - timedelta(days=PERIOD_DAYS[period] - 1)
+        async with self.engine.begin() as conn:
+            m = await reports.metrics(conn, since=since, until=now, team=team)
+            payload = {"user": user, "team": team, "period": period, "channel": channel}
+            await jobs.enqueue(
+                conn,
+                f"chart:{user}",
+                "stats_chart",
+                {**payload, "since": since.isoformat(), "until": now.isoformat()},
+                now,
             )
-            firsts = (
-                await conn.execute(
-                    select(conversations.c.opened_at, conversations.c.first_response_at).where(
-                        *where, conversations.c.first_response_at.is_not(None)
-                    )
-                )
-            ).all()
-        waits = sorted((r.first_response_at - r.opened_at).total_seconds() for r in firsts)
-        median = f"{waits[len(waits) // 2] / 60:.1f} min" if waits else "—"
         chosen = self.config.team(team) if team else None
-        scope = chosen.name if chosen else t("all teams")
-        return t(
-            "*Stats for {scope}, last {period}:* {opened} opened · {closed} closed · {open_now} open now · "
-            "median first response {median} ({answered} answered)",
-            scope=scope,
-            period=period,
-            opened=opened,
-            closed=closed,
-            open_now=open_now,
-            median=median,
-            answered=len(waits),
-        )
+        return stats_summary(m, chosen.name if chosen else t("all teams"), period, since)
 
     async def start(self, user: str, target: str, template: str | None, params: list[str]) -> str:
         return await start_conversation(self.engine, self.config, self.clock, user, target, template, params)

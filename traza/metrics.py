@@ -1,12 +1,24 @@
-"""Prometheus exposition for operators: webhook counts and latency, queue depth and age, Redis health.
+"""Prometheus exposition for operators: webhook counts and latency, queue depth and age, Redis health,
+Slack and Graph API errors, delivery outcomes and SLA breaches.
 
-Counters live in the process (each process exposes its own; Prometheus sums them). Kept hand-written
-and small: a handful of series does not justify a client library.
+Two kinds of series, said in each one's HELP:
+
+- *process* counters (webhooks, Slack and Graph API errors) count what this process did: in a
+  deployment of several processes each exposes its own and Prometheus sums them
+  (``sum by (method, code) (traza_slack_api_errors_total)``). A ``traza worker`` process serves them
+  on ``--metrics-port``.
+- *deployment* counters (deliveries, SLA breaches) and the queue gauges are read from the database
+  (``store.event_counts``), so every process shows the same whole-deployment value: aggregate them
+  with ``max``, not ``sum``.
+
+Kept hand-written and small: a few dozen series do not justify a client library.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+
+from store.event_counts import EventCounts
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -18,6 +30,14 @@ class Metrics:
         self.latency_buckets = [0] * len(BUCKETS)
         self.latency_sum = 0.0
         self.latency_count = 0
+        self.slack_errors: Counter[tuple[str, str]] = Counter()
+        self.graph_errors: Counter[str] = Counter()
+
+    def slack_error(self, method: str, code: str) -> None:
+        self.slack_errors[(method, code)] += 1
+
+    def graph_error(self, code: str) -> None:
+        self.graph_errors[code] += 1
 
     def webhook(self, status: int, seconds: float, updates: int) -> None:
         self.webhooks[status] += 1
@@ -29,7 +49,15 @@ class Metrics:
                 if seconds <= bound:
                     self.latency_buckets[i] += 1
 
-    def exposition(self, *, queue_depth: int, queue_age: float, redis_ok: bool, posts_saved: int = 0) -> str:
+    def exposition(
+        self,
+        *,
+        queue_depth: int,
+        queue_age: float,
+        redis_ok: bool,
+        posts_saved: int = 0,
+        counts: EventCounts | None = None,
+    ) -> str:
         lines = [
             "# HELP traza_webhooks_total WhatsApp webhook POSTs by HTTP status answered.",
             "# TYPE traza_webhooks_total counter",
@@ -59,5 +87,44 @@ class Metrics:
             "# HELP traza_redis_up Whether Redis answered the last call (1 when not configured).",
             "# TYPE traza_redis_up gauge",
             f"traza_redis_up {1 if redis_ok else 0}",
+            "# HELP traza_slack_api_errors_total Failed Slack Web API calls of this process, "
+            "by method and error.",
+            "# TYPE traza_slack_api_errors_total counter",
+            *(
+                f'traza_slack_api_errors_total{{method="{_label(m)}",code="{_label(c)}"}} {n}'
+                for (m, c), n in sorted(self.slack_errors.items())
+            ),
+            "# HELP traza_graph_api_errors_total Failed Graph API calls of this process, by error code.",
+            "# TYPE traza_graph_api_errors_total counter",
+            *(
+                f'traza_graph_api_errors_total{{code="{_label(c)}"}} {n}'
+                for c, n in sorted(self.graph_errors.items())
+            ),
         ]
+        if counts is not None:
+            lines += _deployment(counts)
         return "\n".join(lines) + "\n"
+
+
+def _deployment(counts: EventCounts) -> list[str]:
+    return [
+        "# HELP traza_deliveries_total Agent replies by outcome, whole deployment (from the event log; "
+        "aggregate with max): accepted by the Graph API, then WhatsApp's sent, delivered, read, failed.",
+        "# TYPE traza_deliveries_total counter",
+        *(
+            f'traza_deliveries_total{{outcome="{o}"}} {counts.deliveries[o]}'
+            for o in ("accepted", "sent", "delivered", "read", "failed")
+        ),
+        "# HELP traza_sla_breaches_total SLA targets missed, whole deployment (from the event log; "
+        "aggregate with max), by team and target.",
+        "# TYPE traza_sla_breaches_total counter",
+        *(
+            f'traza_sla_breaches_total{{team="{_label(t)}",target="{_label(g)}"}} {n}'
+            for (t, g), n in sorted(counts.sla_breaches.items())
+        ),
+    ]
+
+
+def _label(value: str) -> str:
+    """A Prometheus label value: backslash, quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -74,6 +74,7 @@ class Settings:
     log_mask_phones: bool = True
     worker_concurrency: int = 16
     max_webhook_bytes: int = 4 * 1024 * 1024
+    sla_sweep_seconds: float = 30.0
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     """The variables read at start-up, for secrets ``traza.yml`` names (``secret_env``, ``token_env``)."""
 
@@ -226,6 +227,16 @@ def _numbers(env: Mapping[str, str], kwargs: dict[str, object], problems: list[s
             problems.append(f"TRAZA_SLACK_PACE must be a number of posts per second ≥ 0, got {pace!r}")
         else:
             kwargs["slack_pace"] = value
+    sweep = env.get("TRAZA_SLA_SWEEP_SECONDS", "").strip()
+    if sweep:
+        try:
+            seconds = float(sweep)
+        except ValueError:
+            seconds = -1.0
+        if not 0.05 <= seconds <= 3600:
+            problems.append(f"TRAZA_SLA_SWEEP_SECONDS must be a number of seconds 0.05-3600, got {sweep!r}")
+        else:
+            kwargs["sla_sweep_seconds"] = seconds
     workers = env.get("TRAZA_WORKER_CONCURRENCY", "").strip()
     if workers:
         if workers.isdigit() and 0 < int(workers) <= 256:

@@ -24,16 +24,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.home import home_view
-from bridge import deliver, mirror
+from bridge import deliver, mirror, sla
 from bridge.config import TrazaConfig
-from bridge.domain import EventType
+from bridge.domain import EventType, SlaTarget
 from bridge.enrichment import CustomerLookup, enrich_customer
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
 from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases, retention
-from store.away import manually_away
 from store.coordination import Coordinator
 from store.customer_facts import FactsLedger
 from store.events import NewEvent
@@ -41,8 +39,9 @@ from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
 from store.mirrored import MirroredBatch
-from store.queues import agent_queue
 from traza import teamwork
+from traza.figures import publish_home, send_stats_chart
+from traza.sla_sweeper import SlaSweeper
 
 log = logging.getLogger("traza.worker")
 PACED_KINDS = frozenset(
@@ -53,6 +52,7 @@ PACED_KINDS = frozenset(
         "transfer_context",
         "post_note",
         "thread_notice",
+        "sla_nudge",
         "post_canned",
     }
 )
@@ -77,7 +77,7 @@ COALESCE_MAX = 20  # queued customer messages of one thread posted together behi
 MAX_CRASH_ATTEMPTS = 8
 # Private answers and the App Home: failing for good must not block the next ones.
 BEST_EFFORT_KINDS = frozenset(
-    {"notify_agent", "publish_home", "thread_notice", "list_templates", "enrich_customer"}
+    {"notify_agent", "publish_home", "thread_notice", "list_templates", "enrich_customer", "stats_chart"}
 )
 INGEST_LEASE = timedelta(seconds=15)
 BUSY_WINDOW = 0.25
@@ -105,6 +105,7 @@ class Worker:
         *,
         concurrency: int = 16,
         clock: Callable[[], datetime] = utcnow,
+        sla_interval: float = 30.0,
         crm: CustomerLookup | None = None,
     ) -> None:
         self.engine, self.config, self.coordinator = engine, config, coordinator
@@ -126,6 +127,7 @@ class Worker:
             "webhooks_ingested": 0,
             "posts_saved": 0,
         }
+        self.sla = SlaSweeper(engine, config, coordinator, self.holder, clock, sla_interval)
 
     async def run(self, stop: asyncio.Event) -> None:
         freed = await jobs.release_dead_locks(self.engine)
@@ -142,6 +144,8 @@ class Worker:
             loops.append(
                 asyncio.create_task(self._guarded(self._retention_loop, stop), name="traza-retention")
             )
+        if self.sla.enabled:
+            loops.append(asyncio.create_task(self._guarded(self.sla.run, stop), name="traza-sla"))
         try:
             await stop.wait()
         finally:
@@ -391,11 +395,14 @@ class Worker:
                     job.payload["link_id"], ledger, self.sender, self.desk, self.config, self.clock()
                 )
             case "publish_home":
-                async with self.engine.connect() as conn:
-                    held, waiting = await agent_queue(conn, self.config, job.payload["user"])
-                    away = bool(await manually_away(conn, [job.payload["user"]]))
-                view = home_view(held, waiting, self.clock(), away=away)
-                await self.desk.publish_home(job.payload["user"], view)
+                await publish_home(self.engine, self.config, self.desk, job.payload["user"], self.clock())
+                await ledger.done()
+            case "sla_nudge":
+                p = job.payload
+                target = SlaTarget(p["target"])
+                await sla.nudge(p["conversation_id"], target, p["text"], job.attempts, ledger, self.surface)
+            case "stats_chart":
+                await send_stats_chart(self.engine, self.config, self.desk, job.payload)
                 await ledger.done()
             case "list_templates":
                 await deliver.list_templates(

@@ -7,11 +7,12 @@ client never retries by itself: the job queue owns retries and their backoff.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from bridge.errors import PermanentRemoteError, TransientRemoteError
+from bridge.errors import PermanentRemoteError, RemoteError, TransientRemoteError
 from bridge.ports import MediaFile
 from bridge.whatsapp.errors import graph_error
 
@@ -21,8 +22,15 @@ AMBIGUOUS_RETRY = 60.0
 
 class GraphClient:
     def __init__(
-        self, base_url: str, token: str, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        base_url: str,
+        token: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_error(code)`` hears of every failed call (``/metrics`` counts them by code)."""
+        self.on_error = on_error
         self.base_url = base_url.rstrip("/")
         self._token = token
         self.http = httpx.AsyncClient(
@@ -36,7 +44,19 @@ class GraphClient:
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    def _counted(self, exc: RemoteError) -> RemoteError:
+        if self.on_error is not None:
+            self.on_error(str(exc.code))
+        return exc
+
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._exchange(method, url, **kwargs)
+        except RemoteError as exc:
+            self._counted(exc)
+            raise
+
+    async def _exchange(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self.http.request(method, url, **kwargs)
         except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -67,12 +87,16 @@ class GraphClient:
         try:
             data = response.json()
         except ValueError as exc:
-            raise TransientRemoteError(
-                "whatsapp", "bad_response", "the Graph API answered non-JSON", in_doubt=True
+            raise self._counted(
+                TransientRemoteError(
+                    "whatsapp", "bad_response", "the Graph API answered non-JSON", in_doubt=True
+                )
             ) from exc
         if not isinstance(data, dict):
-            raise TransientRemoteError(
-                "whatsapp", "bad_response", "the Graph API answered a non-object", in_doubt=True
+            raise self._counted(
+                TransientRemoteError(
+                    "whatsapp", "bad_response", "the Graph API answered a non-object", in_doubt=True
+                )
             )
         return data
 

@@ -91,6 +91,7 @@ def test_bot_scopes(manifest: dict[str, Any]) -> None:
         "commands",
         "files:read",
         "files:write",
+        "im:write",  # conversations.open: /traza stats charts go to the asker's DM
         "reactions:write",
         "users:read",
     }

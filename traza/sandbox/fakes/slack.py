@@ -74,6 +74,7 @@ class FakeSlack(SlackHttp, FakeServer):
             "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_info,
+            "conversations.open": self._conversations_open,
             "users.info": self._users_info,
             "users.getPresence": self._users_get_presence,
             "views.open": self._views_open,
@@ -104,6 +105,10 @@ class FakeSlack(SlackHttp, FakeServer):
         """Calls to one method (``"chat.postMessage"``, ``"upload"``, ``"response_url"``…)."""
         with self._lock:
             return [c for c in self._calls if c.method == method]
+
+    def dm_channel(self, user: str) -> str:
+        """The channel ``conversations.open`` gives for ``user`` (the bot's DM with them)."""
+        return "D" + user[1:]
 
     def posts(self) -> list[Call]:
         """All ``chat.postMessage`` calls, including ones answered with an error or 429."""

@@ -241,6 +241,15 @@ class SlackMethods(SlackStore):
             },
         }
 
+    def _conversations_open(self, args: JsonDict, ctx: CallContext) -> JsonDict:
+        """The bot's DM with one user: ``D`` + the user id without its first letter (stable per user)."""
+        users = [u for u in str(args.get("users") or "").split(",") if u]
+        if len(users) != 1:
+            raise SlackError("not_implemented" if users else "users_list_not_supplied")
+        if not users[0].startswith(("U", "W")):
+            raise SlackError("user_not_found")
+        return {"ok": True, "channel": {"id": "D" + users[0][1:], "is_im": True, "user": users[0]}}
+
     def _users_info(self, args: JsonDict, ctx: CallContext) -> JsonDict:
         user_id = require(args, "user", "user_not_found")
         if not user_id.startswith(("U", "W")):
