@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,6 +23,7 @@ from slack_sdk.signature import SignatureVerifier
 from tests import slack_payloads as sp
 from tests.e2e.test_coalescing import parts
 from tests.e2e.test_crash import free_port, post
+from tests.fakes import whatsapp_payloads as wp
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
 from tests.harness import SIGNING_SECRET, env_for
@@ -69,6 +71,48 @@ def wait_until(predicate: object, timeout: float) -> bool:
     return False
 
 
+class MetaStatuses(threading.Thread):
+    """Meta reports each accepted send within moments with a ``sent`` status webhook naming the outbox
+    entry (``biz_opaque_callback_data``): how a send cut off by a crash is recognised, not repeated."""
+
+    def __init__(self, graph: FakeGraph, ports: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.graph, self.ports, self.done = graph, itertools.cycle(ports), threading.Event()
+
+    def run(self) -> None:
+        reported: set[str] = set()
+        while not self.done.is_set():
+            for sent in self.graph.sends():
+                if sent.wamid in reported:
+                    continue
+                opaque = sent.body.get("biz_opaque_callback_data")
+                status = self.graph.status_webhook_for(sent.wamid, "sent", biz_opaque_callback_data=opaque)
+                if post(next(self.ports), status):
+                    reported.add(sent.wamid)
+            self.done.wait(0.3)
+
+
+def pending_replies(pg_url: str) -> int:
+    """Reply deliveries still queued (a job is deleted with the commit that records its outcome)."""
+    import asyncio
+
+    from sqlalchemy import func, select
+
+    from store.db import create_engine
+    from store.tables import jobs
+
+    async def count() -> int:
+        engine = create_engine(pg_url)
+        try:
+            async with engine.connect() as conn:
+                query = select(func.count()).where(jobs.c.kind == "deliver_reply")
+                return int(await conn.scalar(query) or 0)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
+
+
 def stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -107,6 +151,8 @@ def test_two_servers_and_three_workers_survive_a_killed_worker_exactly_once_and_
         workers = [start_worker(base, log) for _ in range(3)]
         processes += workers
         balancer = itertools.cycle(ports)
+        meta = MetaStatuses(graph, ports)
+        meta.start()
 
         # Customers flood both servers; one worker dies with SIGKILL half-way.
         messages = [(c, n) for n in range(PER_CUSTOMER) for c in range(CUSTOMERS)]
@@ -137,10 +183,13 @@ def test_two_servers_and_three_workers_survive_a_killed_worker_exactly_once_and_
         assert wait_until(lambda: len(graph.sends()) >= len(events), 90), (
             f"replies missing ({len(graph.sends())}/{len(events)}): {log.read_text()[-3000:]}"
         )
-        time.sleep(1.0)  # a late duplicate would show up now
+        # A send cut off by the kill waits (up to a minute) for Meta's status before any resend.
+        assert wait_until(lambda: pending_replies(pg_url) == 0, 120), "reply deliveries still queued"
         threads = texts_in_threads(slack, CHANNEL)
         sends = graph.sends()
     finally:
+        if "meta" in locals():
+            meta.done.set()
         stop_all(processes)
 
     assert len(threads) == CUSTOMERS, f"one card per customer: {log.read_text()[-3000:]}"
@@ -150,7 +199,9 @@ def test_two_servers_and_three_workers_survive_a_killed_worker_exactly_once_and_
     for texts in threads.values():
         assert texts == sorted(texts), f"per-conversation order kept: {texts}"
     replies = [s.text.rsplit("\n", 1)[-1] for s in sends if s.text]
-    assert Counter(replies).most_common(1)[0][1] == 1, "a reply reached WhatsApp twice"
+    assert Counter(replies).most_common(1)[0][1] == 1, (
+        f"a reply reached WhatsApp twice: {Counter(replies).most_common(2)}"
+    )
     assert len(replies) == len(events), "every reply reached WhatsApp"
     by_customer: dict[str, list[str]] = {}
     for s in sends:
@@ -177,7 +228,6 @@ def _healthy(port: str) -> bool:
 
 
 def _customer_webhook(customer: int, n: int) -> dict[str, object]:
-    from tests.fakes import whatsapp_payloads as wp
 
     return wp.inbound_text_webhook(
         f"c{customer}-m{n:02d}", wa_id=f"54911000004{customer:02d}", user_id=f"AR.procs{customer}"
