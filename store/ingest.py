@@ -42,6 +42,7 @@ from store import assignment, csat, events, jobs
 from store.events import NewEvent
 from store.lookups import BatchLookups
 from store.tables import business_numbers, contacts, conversations, message_links, webhook_inbox
+from store.tables import jobs as jobs_table
 
 log = logging.getLogger("traza.ingest")
 REF_OFFSET = 1000
@@ -566,6 +567,19 @@ class Ingest:
                 error_text=(first.details or first.message or first.title) if first else None,
             )
         )
+        if row["wa_message_id"] is None and row["direction"] == "outbound":
+            # The status names a send whose answer was lost (a crash, a timeout): its delivery job,
+            # waiting in doubt, can finish now instead of holding the conversation's queue.
+            await self.conn.execute(
+                update(jobs_table)
+                .where(
+                    jobs_table.c.queue_key == f"conv:{row['conversation_id']}",
+                    jobs_table.c.kind == "deliver_reply",
+                    jobs_table.c.locked_until.is_(None),
+                    jobs_table.c.available_at > self.now,
+                )
+                .values(available_at=self.now)
+            )
         conv = (
             await self.conn.execute(
                 select(conversations.c.ref, conversations.c.team_id, conversations.c.slack_channel).where(

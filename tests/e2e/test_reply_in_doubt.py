@@ -84,3 +84,22 @@ async def test_a_send_refused_by_an_answer_is_retried_without_waiting(traza: Har
     await _reply(traza, "5491100000403")
     # Backoff after one 5xx is ~2 s; the 60 s in-doubt wait would make this time out.
     await eventually(lambda: traza.graph.sends(), timeout=8, what="the retried send")
+
+
+async def test_the_status_of_a_send_in_doubt_unblocks_the_conversation_at_once(
+    traza: Harness, answer_lost: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(deliver, "IN_DOUBT_WAIT", timedelta(seconds=60))
+    thread = await _reply(traza, "5491100000404")
+    await eventually(lambda: answer_lost, what="the first send to reach the Graph API")
+    await traza.slack_event(sp.thread_reply(SOPORTE, thread, AGENT, "¿Algo más?"))
+    await asyncio.sleep(1.0)
+    assert len(traza.graph.sends()) == 1, "the next reply must wait behind the one in doubt"
+    sent = traza.graph.send_by_wamid(answer_lost[0])
+    assert sent is not None
+    status = traza.graph.status_webhook_for(
+        answer_lost[0], "sent", biz_opaque_callback_data=sent.body["biz_opaque_callback_data"]
+    )
+    await traza.webhook(status)
+    sends = await eventually(lambda: len(traza.graph.sends()) == 2 and traza.graph.sends(), timeout=8)
+    assert sends[1].text is not None and sends[1].text.endswith("¿Algo más?")
