@@ -99,6 +99,8 @@ def escape_mrkdwn(text: str, limit: int | None = None) -> str:
 def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
     """The card's ``text``, ``blocks`` and ``metadata`` for ``chat.postMessage``/``chat.update``."""
     blocks: list[JsonDict] = [_summary_section(view, now)]
+    if view.routing_rule:
+        blocks.append(_routing_context(view.routing_rule))
     if view.state is ConversationState.CLOSED:
         blocks.append(_closed_context(view))
     actions = _actions(view)
@@ -209,6 +211,15 @@ def _window_text(view: ConversationView, now: datetime) -> str:
     if ends is None or not _as_utc(now) < _as_utc(ends):
         return "window closed — templates only"
     return f"window open until {_as_utc(ends):%H:%M} UTC"
+
+
+def _routing_context(rule: str) -> JsonDict:
+    """Why the conversation is in this team: the routing rule and its reason, as recorded."""
+    return {
+        "type": "context",
+        "block_id": "conv_routing",
+        "elements": [{"type": "mrkdwn", "text": f":compass: {escape_mrkdwn(rule, SECTION_FIELD_MAX)}"}],
+    }
 
 
 def _closed_context(view: ConversationView) -> JsonDict:

@@ -88,6 +88,9 @@ class EventType(enum.StrEnum):
 
     CONVERSATION_OPENED = "ConversationOpened"
     CONVERSATION_ROUTED = "ConversationRouted"
+    MENU_OFFERED = "MenuOffered"
+    AUTOMATIC_MESSAGE_SENT = "AutomaticMessageSent"
+    AUTOMATIC_MESSAGE_FAILED = "AutomaticMessageFailed"
     CUSTOMER_MESSAGE_RECEIVED = "CustomerMessageReceived"
     CUSTOMER_MESSAGE_MIRRORED = "CustomerMessageMirrored"
     CUSTOMER_MESSAGE_EDITED = "CustomerMessageEdited"
@@ -140,6 +143,8 @@ class ConversationView:
     first_response_at: datetime | None = None
     close_reason: str | None = None
     previous_ref: Ref | None = None
+    routing_rule: str | None = None
+    """Which routing rule sent the conversation to its team, and why (shown on the card)."""
 
     def window_open(self, now: datetime) -> bool:
         return self.window_ends_at is not None and now < self.window_ends_at

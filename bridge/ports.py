@@ -120,6 +120,8 @@ class OutboundItem:
     error_text: str | None = None
     template: str | None = None
     params: tuple[str, ...] = ()
+    interactive: dict[str, object] | None = None
+    """The Cloud API ``interactive`` object of an automatic message (a routing menu)."""
 
 
 class WhatsAppSender(Protocol):

@@ -91,4 +91,5 @@ def _to_view(row: object, config: TrazaConfig) -> ConversationView:
         closed_by=SlackUserId(r["closed_by"]) if r["closed_by"] else None,
         first_response_at=r["first_response_at"],
         close_reason=r["close_reason"],
+        routing_rule=r.get("routing_rule"),
     )

@@ -36,10 +36,11 @@ from bridge.inbound import (
     body_kind,
     plain_text,
 )
-from bridge.routing import route
+from bridge.routing import RoutingDecision
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
 from store import events, jobs
 from store.events import NewEvent
+from store.routing import Router, menu_failed
 from store.tables import business_numbers, contacts, conversations, message_links, webhook_inbox
 
 log = logging.getLogger("traza.ingest")
@@ -211,6 +212,7 @@ class Ingest:
         await self._business_number(msg.phone_number_id, msg.display_phone_number)
         contact_id = await self._contact(msg.sender, msg.body)
         conv = await self._open_conversation(contact_id, msg)
+        held = conv["menu_until"] is not None
         kind = body_kind(msg.body)
         text = plain_text(msg.body)
         link_id = (
@@ -250,6 +252,9 @@ class Ingest:
                 },
             )
         )
+        if held:  # waiting for the menu: mirrored with the others once routed
+            await Router(self.conn, self.config, self.now, self.new_events).held_message(conv, msg)
+            return
         await jobs.enqueue(
             self.conn,
             f"conv:{conv['id']}",
@@ -349,8 +354,11 @@ class Ingest:
         reopened = await self._reopen_within_grace(contact_id, msg.phone_number_id)
         if reopened is not None:
             return reopened
-        decision = route(self.config, msg.phone_number_id, plain_text(msg.body))
-        team = self.config.team(decision.team_id)
+        router = Router(self.conn, self.config, self.now, self.new_events)
+        outcome = await router.decide(await router.facts(contact_id, None, msg))
+        # Held for a menu, the conversation waits in the default team until the answer routes it.
+        team_id = outcome.team_id if isinstance(outcome, RoutingDecision) else self.config.default_team
+        team = self.config.team(team_id)
         assert team is not None, "routing only returns configured teams"
         previous = await self.conn.scalar(
             select(conversations.c.id)
@@ -372,49 +380,30 @@ class Ingest:
                     slack_channel=team.slack_channel,
                     opened_at=self.now,
                     previous_conversation_id=previous,
-                    routing_rule=f"{decision.rule}: {decision.detail}",
                 )
                 .returning(conversations.c.id)
             )
         ).scalar_one()
         ref = REF_OFFSET + int(conv_id)
         await self.conn.execute(update(conversations).where(conversations.c.id == conv_id).values(ref=ref))
-        common = {
-            "conversation_id": conv_id,
-            "ref": ref,
-            "team_id": team.id,
-            "phone_number_id": msg.phone_number_id,
-        }
-        self.new_events += [
+        self.new_events.append(
             NewEvent(
                 EventType.CONVERSATION_OPENED,
                 self.now,
+                conv_id,
+                ref,
                 actor=f"contact:{contact_id}",
-                **common,
+                team_id=team.id,
+                phone_number_id=msg.phone_number_id,
                 payload={"contact_id": contact_id, "previous_conversation_id": previous},
-            ),
-            NewEvent(
-                EventType.CONVERSATION_ROUTED,
-                self.now,
-                actor="traza",
-                **common,
-                payload={"rule": decision.rule, "detail": decision.detail, "team": team.id},
-            ),
-        ]
-        await jobs.enqueue(
-            self.conn,
-            f"conv:{conv_id}",
-            "post_card",
-            {"conversation_id": conv_id},
-            self.now,
-            slack_channel=team.slack_channel,
+            )
         )
         row = (
             (await self.conn.execute(select(conversations).where(conversations.c.id == conv_id)))
             .mappings()
             .one()
         )
-        return dict(row)
+        return await router.opened(dict(row), outcome)
 
     async def _reopen_within_grace(self, contact_id: int, phone_number_id: str) -> dict[str, Any] | None:
         grace = self.config.reopen_grace_minutes
@@ -531,6 +520,8 @@ class Ingest:
                 )
             )
         ).one()
+        if new is DeliveryStatus.FAILED and row["author"] is None:
+            await menu_failed(self.conn, row["conversation_id"], self.now)
         self.new_events.append(
             NewEvent(
                 STATUS_EVENTS[new],

@@ -142,7 +142,9 @@ class JobLedger:
             ).all()
         lines = []
         for row in reversed(rows):
-            who = "Customer" if row.direction == "inbound" else f"<@{row.author}>"
+            who = (
+                "Customer" if row.direction == "inbound" else (f"<@{row.author}>" if row.author else "Traza")
+            )
             body = (row.body or "").replace("\n", " ")
             lines.append(f"> {who}: {body[:200]}")
         return lines
@@ -239,6 +241,7 @@ class JobLedger:
             error_text=row["error_text"],
             template=payload.get("template"),
             params=tuple(str(p) for p in payload.get("params", [])),
+            interactive=payload.get("interactive"),
         )
 
     async def reply_accepted(self, link_id: int, wa_message_id: str) -> None:

@@ -135,7 +135,12 @@ conversations = Table(
     Column("close_reason", Text),
     Column("previous_conversation_id", Id, ForeignKey("conversations.id")),
     Column("routing_rule", String(200)),
+    # A conversation waiting for the customer's answer to a routing menu (rule ``menu_rule``) until
+    # ``menu_until``; NULL once routed. Held conversations have no card and their messages wait.
+    Column("menu_rule", Integer),
+    Column("menu_until", Ts),
 )
+Index("ix_conversations_menu_until", conversations.c.menu_until)
 # One open conversation per customer and business number, enforced by the database.
 Index(
     "uq_conversations_open",

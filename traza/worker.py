@@ -23,18 +23,20 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.home import home_view
-from bridge import deliver, mirror
+from bridge import automatic, deliver, mirror
 from bridge.config import TrazaConfig
 from bridge.domain import EventType
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
+from store.automatic import AutomaticJobLedger
 from store.coordination import Coordinator
 from store.events import NewEvent
 from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
 from store.queues import agent_queue
+from store.routing import expire_menus
 
 log = logging.getLogger("traza.worker")
 PACED_KINDS = frozenset(
@@ -65,6 +67,7 @@ BUSY_WINDOW = 0.25
 BUSY_CONCURRENCY = 1
 BUSY_PAUSE = 0.05
 BUSY_DEFER = 1.0  # during a burst, ingest at most once a second (in one go: batches are cheap)
+MENU_SWEEP = 1.0  # routing menus time out with at most this much delay
 
 
 def utcnow() -> datetime:
@@ -93,6 +96,7 @@ class Worker:
         self.running: dict[int, asyncio.Task[None]] = {}
         self.last_ingress = 0.0
         self.last_ingest = 0.0
+        self.last_menu_sweep = 0.0
         self.yield_to_ingress = engine.dialect.name == "sqlite"
         self.busy_keys: set[str] = set()
         self.stats = {"jobs_done": 0, "jobs_retried": 0, "jobs_failed": 0, "webhooks_ingested": 0}
@@ -146,7 +150,12 @@ class Worker:
                 continue
             self.last_ingest = time.monotonic()
             applied = await ingest_pending(self.engine, self.config, self.clock)
-            if applied:
+            expired = 0
+            if time.monotonic() - self.last_menu_sweep >= MENU_SWEEP:
+                # Under the ingest lease: an answer and an expiry never route one conversation twice.
+                self.last_menu_sweep = time.monotonic()
+                expired = await expire_menus(self.engine, self.config, self.clock)
+            if applied or expired:
                 self.stats["webhooks_ingested"] += applied
                 await self.coordinator.wake("jobs", everywhere=False)
                 continue
@@ -327,6 +336,12 @@ class Worker:
                     self.sender,
                     self.desk,
                     self.config,
+                )
+            case "send_automatic":
+                await automatic.send_automatic(
+                    job.payload["link_id"],
+                    AutomaticJobLedger(self.engine, self.config, job.id, self.clock),
+                    self.sender,
                 )
             case "mark_status":
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)
