@@ -30,7 +30,7 @@ from dataclasses import dataclass, replace
 
 from bridge.config import TrazaConfig
 from bridge.domain import TeamId
-from bridge.rules import Keywords, Menu, MenuOption, RoutingFacts, Rule, fold
+from bridge.rules import Keywords, Menu, MenuOption, RoutingFacts, Rule, fold, human_duration
 
 __all__ = ["MenuPending", "RoutingDecision", "RoutingFacts", "Trial", "explain", "fold", "route"]
 
@@ -199,7 +199,8 @@ def explain(outcome: RoutingDecision | MenuPending, skip: int = 0) -> list[str]:
     lines = [f"  {'✔' if t.matched else '✘'} {t.rule}: {t.why}" for t in outcome.trials[skip:]]
     if isinstance(outcome, MenuPending):
         options = ", ".join(f"{o.number} {o.title} → {o.team}" for o in outcome.menu.options)
-        lines.append(f"  ? {outcome.label}: asks the menu ({options}); waits up to {outcome.menu.timeout}")
+        waits = human_duration(outcome.menu.timeout)
+        lines.append(f"  ? {outcome.label}: asks the menu ({options}); waits up to {waits}")
         return lines
     lines.append(f"→ team {outcome.team_id} by {outcome.label}: {outcome.detail}")
     if outcome.closed:

@@ -47,6 +47,16 @@ CONDITION_KEYS = (
 )
 
 
+def human_duration(span: timedelta) -> str:
+    """``10 min``, ``90 s``, ``2 h`` — how a timeout reads in the history and ``traza routes test``."""
+    seconds = int(span.total_seconds())
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
 def fold(text: str) -> str:
     """Lowercase and strip accents so ``Cotización`` matches the keyword ``cotizacion``."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -20,6 +20,7 @@ from bridge.control import check_claim, check_close, check_note, check_reopen, c
 from bridge.domain import ConversationState, ConversationView, EventType
 from bridge.errors import InvalidInput
 from store import events, jobs
+from store.channels import channel_for
 from store.conversations import find_by_ref, find_by_thread
 from store.events import NewEvent
 from store.tables import conversations, message_links
@@ -219,9 +220,9 @@ class Control:
             if refusal is None and target.id == view.team_id and agent in (None, view.assignee):
                 refusal = f"#{ref} is already with {target.name}" + (f" and <@{agent}>." if agent else ".")
             if refusal is None:
-                await self._move(conn, view, user, target.id, agent, reason)
+                channel = await self._move(conn, view, user, target.id, agent, reason)
                 who = f"<@{agent}> ({target.name})" if agent else target.name
-                return f"Transferred #{ref} to {who}. Its new thread is in <#{target.slack_channel}>."
+                return f"Transferred #{ref} to {who}. Its new thread is in <#{channel}>."
         await self._refuse(view, user, "transfer", refusal)
 
     def _target_team(self, team_id: str | None, agent: str | None) -> Team:
@@ -248,9 +249,12 @@ class Control:
         team_id: str,
         agent: str | None,
         reason: str,
-    ) -> None:
+    ) -> str:
         team = self.config.team(team_id)
         assert team is not None
+        # Inside one of the team's channels already: stay there; else its least busy channel.
+        stays = team.id == view.team_id and view.slack_channel in team.slack_channels
+        channel = view.slack_channel if stays else await channel_for(conn, team, view.id)
         state = ConversationState.ASSIGNED if agent else ConversationState.OPEN
         await conn.execute(
             update(conversations)
@@ -271,7 +275,8 @@ class Control:
             conn,
             f"conv:{view.id}",
             "transfer_card",
-            {"conversation_id": view.id, "by": user, "to_channel": team.slack_channel, **payload},
+            {"conversation_id": view.id, "by": user, "to_channel": channel, **payload},
             self.clock(),
-            slack_channel=team.slack_channel,
+            slack_channel=channel,
         )
+        return channel

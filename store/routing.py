@@ -21,20 +21,20 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge.automatic import menu_message
-from bridge.channels import pick_channel
 from bridge.config import TrazaConfig
 from bridge.domain import ConversationState, EventType
 from bridge.inbound import ChoiceBody, InboundMessage, MessageBody, TextBody, plain_text
 from bridge.routing import MenuPending, RoutingDecision, route
-from bridge.rules import Menu, RoutingFacts
+from bridge.rules import Menu, RoutingFacts, human_duration
 from store import events, jobs
+from store.channels import channel_for
 from store.events import NewEvent
 from store.tables import contacts, conversations, message_links
 
@@ -77,8 +77,7 @@ class Router:
     async def routed(self, conv: dict[str, Any], decision: RoutingDecision, *, held: bool) -> dict[str, Any]:
         team = self.config.team(decision.team_id)
         assert team is not None, "routing only returns configured teams"
-        counts = await self._open_per_channel(team.slack_channels, conv["id"])
-        channel = pick_channel(team, counts, int(conv["id"]))
+        channel = await channel_for(self.conn, team, int(conv["id"]))
         rule_line = f"{decision.label}: {decision.detail}"
         values = {
             "team_id": team.id,
@@ -184,21 +183,6 @@ class Router:
         )
         return [int(r.id) for r in rows]
 
-    async def _open_per_channel(self, channels: tuple[str, ...], exclude: int) -> dict[str, int]:
-        if len(channels) == 1:
-            return {}
-        rows = await self.conn.execute(
-            select(conversations.c.slack_channel, func.count())
-            .where(
-                conversations.c.slack_channel.in_(channels),
-                conversations.c.state != ConversationState.CLOSED,
-                conversations.c.menu_until.is_(None),
-                conversations.c.id != exclude,
-            )
-            .group_by(conversations.c.slack_channel)
-        )
-        return {str(channel): int(count) for channel, count in rows.all()}
-
     async def _automatic(self, conv: dict[str, Any], purpose: str, text: str, menu: Menu | None) -> None:
         payload: dict[str, Any] = {"automatic": purpose}
         if menu is not None:
@@ -301,13 +285,4 @@ async def _why_expired(conn: AsyncConnection, conv: dict[str, Any], config: Traz
         return f"the menu could not be delivered ({failed})"
     rule = next((r for r in config.rules if r.index == conv["menu_rule"]), None)
     waited = rule.menu.timeout if rule and rule.menu else conv["menu_until"] - conv["opened_at"]
-    return f"no answer within {_duration(waited)}"
-
-
-def _duration(span: timedelta) -> str:
-    seconds = int(span.total_seconds())
-    if seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds % 60 == 0:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
+    return f"no answer within {human_duration(waited)}"

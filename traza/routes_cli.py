@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bridge.config import TrazaConfig
 from bridge.contacts import normalize_phone
 from bridge.routing import MenuPending, RoutingDecision, explain, route
-from bridge.rules import RoutingFacts
+from bridge.rules import RoutingFacts, human_duration
 
 
 class RouteArgsError(ValueError):
@@ -99,7 +99,7 @@ def test_route(config: TrazaConfig, args: argparse.Namespace, now: datetime) -> 
             then = dataclasses.replace(facts, menu_rule=index, menu_answer=args.answer)
             lines.append(f"With the answer {args.answer}:")
         else:
-            waited = f"no answer within {outcome.menu.timeout}"
+            waited = f"no answer within {human_duration(outcome.menu.timeout)}"
             then = dataclasses.replace(facts, menu_rule=index, menu_closed=waited)
             lines.append("If nobody answers in time (use --answer N to try an answer):")
         outcome = route(config, then, customer)
