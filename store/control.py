@@ -72,10 +72,17 @@ class Control:
         return view
 
     async def _locked(self, conn: AsyncConnection, ref: int) -> ConversationView:
-        await conn.execute(select(conversations.c.id).where(conversations.c.ref == ref).with_for_update())
+        held = await conn.scalar(
+            select(conversations.c.menu_until).where(conversations.c.ref == ref).with_for_update()
+        )
         view = await find_by_ref(conn, self.config, ref)
         if view is None:
             raise ControlError(f"There is no conversation #{ref}.")
+        if held is not None:  # no card or team yet: the menu's answer (or its timeout) decides
+            raise ControlError(
+                f"#{ref} is waiting for the customer to answer the routing menu (until {held:%H:%M} UTC); "
+                "it reaches its team's channel then."
+            )
         return view
 
     async def _refuse(self, view: ConversationView, user: str, verb: str, reason: str) -> NoReturn:

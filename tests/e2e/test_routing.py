@@ -273,3 +273,23 @@ async def test_a_large_team_spreads_cards_over_its_channels_and_works_in_each(ro
     await h.agent_says(VENTAS_2, card["ts"], "U0AGENT001", "Hola, ¿qué producto?")
     sent = await eventually(lambda: [s for s in h.graph.sends() if s.to == f"+{customer}"], 10, "the reply")
     assert "Hola, ¿qué producto?" in (sent[0].text or "")
+
+
+async def test_a_menu_that_cannot_be_delivered_routes_at_once_without_waiting(routed: Harness) -> None:
+    h = routed
+    (customer,) = wa_ids(1)
+    h.graph.fail_next_send(100, details="Invalid parameter")
+    await say(h, customer, "hola", number=MENU_NUMBER)  # this menu would wait 10 minutes
+    decision = await decision_for(h, SOPORTE, customer)
+    assert decision["rule"] == "routing.default_team"
+    assert decision["tried"][4]["rule"] == "rules[4] (menu)"
+    assert decision["tried"][4]["why"].startswith("menu not answered: the menu could not be delivered")
+
+
+async def test_a_held_conversation_cannot_be_claimed_before_it_is_routed(routed: Harness) -> None:
+    h = routed
+    (customer,) = wa_ids(1)
+    await say(h, customer, "hola", number=MENU_NUMBER)
+    await eventually(lambda: [s for s in h.graph.sends() if s.to == f"+{customer}"], 10, "the menu")
+    answer = await slash(h, "/claim", f"+{customer}", "U0AGENT003")
+    assert "waiting for the customer to answer the routing menu" in answer, answer
