@@ -21,7 +21,8 @@ from typing import Any
 from bridge.checking import Checker as _Checker
 from bridge.contacts import normalize_phone, phone_variants
 from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
-from bridge.rules import Rule, RuleParser
+from bridge.rule_parser import RuleParser
+from bridge.rules import Rule
 from bridge.schedule import BusinessHours, parse_hours
 
 DEFAULT_STAMP = "*{agent} · {team}*\n{text}"

@@ -242,7 +242,7 @@ class Ingest:
                 conv["id"],
                 conv["ref"],
                 actor=f"contact:{contact_id}",
-                team_id=conv["team_id"],
+                team_id=None if held else conv["team_id"],
                 phone_number_id=msg.phone_number_id,
                 payload={
                     "wa_message_id": msg.wa_message_id,
@@ -393,7 +393,7 @@ class Ingest:
                 conv_id,
                 ref,
                 actor=f"contact:{contact_id}",
-                team_id=team.id,
+                team_id=team.id if isinstance(outcome, RoutingDecision) else None,  # held: no team yet
                 phone_number_id=msg.phone_number_id,
                 payload={"contact_id": contact_id, "previous_conversation_id": previous},
             )
