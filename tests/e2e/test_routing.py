@@ -17,7 +17,7 @@ from bridge.config import load_config
 from store.db import create_engine
 from store.tables import contacts, conversations, events
 from tests.e2e.test_control import slash
-from tests.e2e.test_inbound_support import cards, cards_for, customer_replies, wa_ids
+from tests.e2e.test_inbound_support import cards, cards_for, customer_replies, ok_posts, wa_ids
 from tests.fakes import whatsapp_payloads as wp
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
@@ -93,6 +93,17 @@ routing:
       when: {{number: "{QUICK_MENU_NUMBER}"}}
       menu: {MENU.format(timeout="1s")}
 """
+
+
+@pytest.fixture
+async def routed_paced(
+    traza_env: dict[str, str], fakes: tuple[FakeSlack, FakeGraph]
+) -> AsyncIterator[Harness]:
+    """Routing config with Slack's pace kept: TRAZA_SLACK_PACE=2 posts per second per channel."""
+    slack, graph = fakes
+    env = {**traza_env, "TRAZA_SLACK_PACE": "2"}
+    async with running_traza(env, config=load_config(yaml.safe_load(CONFIG))) as client:
+        yield Harness(client, slack, graph, Settings.from_env(env, env_file=None))
 
 
 @pytest.fixture
@@ -238,6 +249,19 @@ async def test_the_menu_holds_the_conversation_until_the_customer_answers(routed
     assert history[0]["rule"] == "rules[4]" and history[0]["options"][0]["title"] == "Ventas"
 
 
+async def test_the_customer_may_answer_the_menu_by_typing_its_number(routed: Harness) -> None:
+    h = routed
+    (customer,) = wa_ids(1)
+    await say(h, customer, "buenas", number=MENU_NUMBER)
+    await eventually(lambda: [s for s in h.graph.sends() if s.to == f"+{customer}"], 10, "the menu")
+    await say(h, customer, "2.", number=MENU_NUMBER)
+    decision = await decision_for(h, SOPORTE, customer)
+    assert (decision["rule"], decision["reason"]) == (
+        "rules[4]",
+        "menu answer 2 (Soporte); business number 106540352242923",
+    )
+
+
 async def test_an_unanswered_menu_times_out_to_the_default_team(routed: Harness) -> None:
     h = routed
     (customer,) = wa_ids(1)
@@ -293,3 +317,32 @@ async def test_a_held_conversation_cannot_be_claimed_before_it_is_routed(routed:
     await eventually(lambda: [s for s in h.graph.sends() if s.to == f"+{customer}"], 10, "the menu")
     answer = await slash(h, "/claim", f"+{customer}", "U0AGENT003")
     assert "waiting for the customer to answer the routing menu" in answer, answer
+
+
+def busiest_second(times: list[float]) -> int:
+    times, best, start = sorted(times), 0, 0
+    for end, t in enumerate(times):
+        while t - times[start] >= 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def test_the_pace_applies_per_channel_so_a_team_with_two_channels_posts_twice_as_fast(
+    routed_paced: Harness,
+) -> None:
+    h = routed_paced
+    for customer in wa_ids(8):
+        await say(h, customer, "precio")
+    await eventually(
+        lambda: len(ok_posts(h.slack, VENTAS_1)) + len(ok_posts(h.slack, VENTAS_2)) >= 16,
+        30,
+        "8 cards, 8 replies",
+    )
+    one, two = h.slack.post_times(VENTAS_1), h.slack.post_times(VENTAS_2)
+    assert len(one) == len(two) == 8
+    # Each channel keeps 2 posts a second (3 may fall in one window at its edges) ...
+    assert h.slack.max_posts_per_window(VENTAS_1, 1.0) <= 3
+    assert h.slack.max_posts_per_window(VENTAS_2, 1.0) <= 3
+    # ... but the two channels do not share it: together they post more than one channel may.
+    assert busiest_second(one + two) >= 4

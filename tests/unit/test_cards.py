@@ -295,3 +295,15 @@ def test_transfer_modal_refuses_impossible_input() -> None:
         transfer_modal(1042, [], "")
     with pytest.raises(ValueError, match="private_metadata"):
         transfer_modal(1042, TEAMS, "x" * 3001)
+
+
+def test_card_says_which_routing_rule_sent_the_conversation_and_why() -> None:
+    view = make_view(routing_rule="rules[1] (gold): customer.tier is 'gold' & <vip>")
+    blocks = card_message(view, NOW)["blocks"]
+    assert_valid_blocks(blocks)
+    routing = next(b for b in blocks if b.get("block_id") == "conv_routing")
+    assert (
+        routing["elements"][0]["text"]
+        == ":compass: rules[1] (gold): customer.tier is 'gold' &amp; &lt;vip&gt;"
+    )
+    assert not any(b.get("block_id") == "conv_routing" for b in card_message(make_view(), NOW)["blocks"])
