@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from bridge.domain import ConversationState, ConversationView
+from bridge.i18n import N_, t
 
 CARD_EVENT_TYPE: Final = "traza_card"
 """``metadata.event_type`` of every card; its payload names the conversation (``ref``, id)."""
@@ -54,9 +55,15 @@ _ELLIPSIS: Final = "…"
 _ESCAPES: Final = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 _STATE_LABEL: Final = {
-    ConversationState.OPEN: ":large_yellow_circle: open",
-    ConversationState.ASSIGNED: ":large_blue_circle: assigned",
-    ConversationState.CLOSED: ":white_check_mark: closed",
+    ConversationState.OPEN: N_(":large_yellow_circle: open"),
+    ConversationState.ASSIGNED: N_(":large_blue_circle: assigned"),
+    ConversationState.CLOSED: N_(":white_check_mark: closed"),
+}
+
+_STATE_NAME: Final = {
+    ConversationState.OPEN: N_("open"),
+    ConversationState.ASSIGNED: N_("assigned"),
+    ConversationState.CLOSED: N_("closed"),
 }
 
 JsonDict = dict[str, Any]
@@ -105,7 +112,7 @@ def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
         blocks.append(_closed_context(view))
     actions = _actions(view)
     if view.state is not ConversationState.CLOSED and not view.window_open(now):
-        actions["elements"].append(_button(ACTION_TEMPLATE, "Send template", str(int(view.ref))))
+        actions["elements"].append(_button(ACTION_TEMPLATE, t("Send template"), str(int(view.ref))))
     blocks.append(actions)
     return {
         "text": _fallback_text(view),
@@ -122,24 +129,24 @@ def template_modal(ref: int, private_metadata: str) -> dict[str, Any]:
     name = {
         "type": "input",
         "block_id": TEMPLATE_NAME_BLOCK,
-        "label": _plain("Template name"),
-        "hint": _plain("An approved template; `/traza start` without a name lists them."),
+        "label": _plain(t("Template name")),
+        "hint": _plain(t("An approved template; `/traza start` without a name lists them.")),
         "element": {"type": "plain_text_input", "action_id": "value"},
     }
     params = {
         "type": "input",
         "block_id": TEMPLATE_PARAMS_BLOCK,
         "optional": True,
-        "label": _plain("Parameters, one per line"),
+        "label": _plain(t("Parameters, one per line")),
         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
     }
     return {
         "type": "modal",
         "callback_id": TEMPLATE_MODAL_CALLBACK_ID,
         "private_metadata": private_metadata,
-        "title": _plain(f"Template to #{ref}"[:VIEW_TITLE_MAX]),
-        "submit": _plain("Send"),
-        "close": _plain("Cancel"),
+        "title": _plain(t("Template to #{ref}", ref=ref)[:VIEW_TITLE_MAX]),
+        "submit": _plain(t("Send")),
+        "close": _plain(t("Cancel")),
         "blocks": [name, params],
     }
 
@@ -159,13 +166,13 @@ def transfer_modal(ref: int, teams: list[tuple[str, str]], private_metadata: str
         "type": "modal",
         "callback_id": TRANSFER_MODAL_CALLBACK_ID,
         "private_metadata": private_metadata,
-        "title": _plain(_clip(f"Transfer #{ref}", VIEW_TITLE_MAX)),
-        "submit": _plain("Transfer"),
-        "close": _plain("Cancel"),
+        "title": _plain(_clip(t("Transfer #{ref}", ref=ref), VIEW_TITLE_MAX)),
+        "submit": _plain(t("Transfer")),
+        "close": _plain(t("Cancel")),
         "blocks": [
             _mrkdwn_section(
                 "transfer_intro",
-                f"Move *#{ref}* to another team, or to one agent of that team.",
+                t("Move *#{ref}* to another team, or to one agent of that team.", ref=ref),
             ),
             _team_input(teams),
             _agent_input(),
@@ -186,12 +193,12 @@ def _summary_section(view: ConversationView, now: datetime) -> JsonDict:
         )
     )
     fields = [
-        _field("Business number", escape_mrkdwn(view.business_number, _PHONE_MAX)),
-        _field("Team", escape_mrkdwn(view.team_name, _NAME_MAX)),
-        _field("Assignee", f"<@{view.assignee}>" if view.assignee else "unassigned"),
-        _field("State", _STATE_LABEL[view.state]),
-        _field("Waiting", _waiting_text(view, now)),
-        _field("24-hour window", _window_text(view, now)),
+        _field(t("Business number"), escape_mrkdwn(view.business_number, _PHONE_MAX)),
+        _field(t("Team"), escape_mrkdwn(view.team_name, _NAME_MAX)),
+        _field(t("Assignee"), f"<@{view.assignee}>" if view.assignee else t("unassigned")),
+        _field(t("State"), t(_STATE_LABEL[view.state])),
+        _field(t("Waiting"), _waiting_text(view, now)),
+        _field(t("24-hour window"), _window_text(view, now)),
     ]
     section = _mrkdwn_section(f"conv_summary_{view.state.value}", header)
     section["fields"] = fields
@@ -203,14 +210,14 @@ def _waiting_text(view: ConversationView, now: datetime) -> str:
     if since is None:
         return "—"
     elapsed = (_as_utc(now) - _as_utc(since)).total_seconds()
-    return f"waiting {format_duration(elapsed)}"
+    return t("waiting {duration}", duration=format_duration(elapsed))
 
 
 def _window_text(view: ConversationView, now: datetime) -> str:
     ends = view.window_ends_at
     if ends is None or not _as_utc(now) < _as_utc(ends):
-        return "window closed — templates only"
-    return f"window open until {_as_utc(ends):%H:%M} UTC"
+        return t("window closed — templates only")
+    return t("window open until {time} UTC", time=f"{_as_utc(ends):%H:%M}")
 
 
 def _routing_context(rule: str) -> JsonDict:
@@ -224,25 +231,29 @@ def _routing_context(rule: str) -> JsonDict:
 
 def _closed_context(view: ConversationView) -> JsonDict:
     who = f"<@{view.closed_by}>" if view.closed_by else "Traza"
-    when = f" at {_as_utc(view.closed_at):%Y-%m-%d %H:%M} UTC" if view.closed_at else ""
+    text = (
+        t("Closed by {who} at {time} UTC", who=who, time=f"{_as_utc(view.closed_at):%Y-%m-%d %H:%M}")
+        if view.closed_at
+        else t("Closed by {who}", who=who)
+    )
     return {
         "type": "context",
         "block_id": "conv_closed_by",
-        "elements": [{"type": "mrkdwn", "text": f"Closed by {who}{when}"}],
+        "elements": [{"type": "mrkdwn", "text": text}],
     }
 
 
 def _actions(view: ConversationView) -> JsonDict:
     value = str(int(view.ref))
     if view.state is ConversationState.CLOSED:
-        elements = [_button(ACTION_REOPEN, "Reopen", value)]
+        elements = [_button(ACTION_REOPEN, t("Reopen"), value)]
     else:
-        claim = _button(ACTION_CLAIM, "Claim", value)
+        claim = _button(ACTION_CLAIM, t("Claim"), value)
         claim["style"] = "primary"
-        close = _button(ACTION_CLOSE, "Close", value)
+        close = _button(ACTION_CLOSE, t("Close"), value)
         close["style"] = "danger"
         close["confirm"] = _close_confirm(view)
-        elements = [claim, _button(ACTION_TRANSFER, "Transfer", value), close]
+        elements = [claim, _button(ACTION_TRANSFER, t("Transfer"), value), close]
     return {
         "type": "actions",
         "block_id": f"conv_actions_{view.state.value}",
@@ -252,12 +263,16 @@ def _actions(view: ConversationView) -> JsonDict:
 
 def _close_confirm(view: ConversationView) -> JsonDict:
     name = escape_mrkdwn(view.contact_name, 80)
-    text = f"Close *#{int(view.ref)}* with {name}? If the customer writes again, a new conversation opens."
+    text = t(
+        "Close *#{ref}* with {name}? If the customer writes again, a new conversation opens.",
+        ref=int(view.ref),
+        name=name,
+    )
     return {
-        "title": _plain("Close conversation?"),
+        "title": _plain(t("Close conversation?")),
         "text": {"type": "mrkdwn", "text": text[:CONFIRM_TEXT_MAX]},
-        "confirm": _plain("Close"),
-        "deny": _plain("Cancel"),
+        "confirm": _plain(t("Close")),
+        "deny": _plain(t("Cancel")),
     }
 
 
@@ -265,7 +280,7 @@ def _fallback_text(view: ConversationView) -> str:
     holder = f" · <@{view.assignee}>" if view.assignee else ""
     text = (
         f"#{int(view.ref)} · {escape_mrkdwn(view.contact_name, _NAME_MAX)} · "
-        f"{escape_mrkdwn(view.contact_display, _PHONE_MAX)} · {view.state.value}{holder}"
+        f"{escape_mrkdwn(view.contact_display, _PHONE_MAX)} · {t(_STATE_NAME[view.state])}{holder}"
     )
     return text[:FALLBACK_TEXT_MAX]
 
@@ -281,11 +296,11 @@ def _team_input(teams: list[tuple[str, str]]) -> JsonDict:
     return {
         "type": "input",
         "block_id": TRANSFER_TEAM_BLOCK,
-        "label": _plain("Team"),
+        "label": _plain(t("Team")),
         "element": {
             "type": "static_select",
             "action_id": TRANSFER_TEAM_ACTION,
-            "placeholder": _plain("Choose a team"),
+            "placeholder": _plain(t("Choose a team")),
             "options": options,
         },
     }
@@ -296,12 +311,12 @@ def _agent_input() -> JsonDict:
         "type": "input",
         "block_id": TRANSFER_AGENT_BLOCK,
         "optional": True,
-        "label": _plain("Agent"),
-        "hint": _plain("Leave empty to hand the conversation to the whole team."),
+        "label": _plain(t("Agent")),
+        "hint": _plain(t("Leave empty to hand the conversation to the whole team.")),
         "element": {
             "type": "users_select",
             "action_id": TRANSFER_AGENT_ACTION,
-            "placeholder": _plain("Choose an agent"),
+            "placeholder": _plain(t("Choose an agent")),
         },
     }
 
@@ -311,13 +326,13 @@ def _reason_input() -> JsonDict:
         "type": "input",
         "block_id": TRANSFER_REASON_BLOCK,
         "optional": True,
-        "label": _plain("Reason"),
+        "label": _plain(t("Reason")),
         "element": {
             "type": "plain_text_input",
             "action_id": TRANSFER_REASON_ACTION,
             "multiline": True,
             "max_length": REASON_MAX,
-            "placeholder": _plain("Why it moves (shown in the thread)"),
+            "placeholder": _plain(t("Why it moves (shown in the thread)")),
         },
     }
 

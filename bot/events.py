@@ -3,7 +3,8 @@
 Only human replies inside a thread count. Dropped here: the bot's own posts (top-level ``bot_id``,
 ``bot_message`` subtype, and ``message_changed`` echoes whose inner or previous message carries a
 ``bot_id`` — unfurls of our own posts arrive that way), channel joins and other system subtypes,
-top-level channel messages, and ``@mention`` commands (they also arrive as ``app_mention``).
+top-level channel messages, and ``@mention`` commands (they also arrive as ``app_mention`` and run
+through ``commands.mentions``).
 """
 
 from __future__ import annotations

@@ -7,12 +7,17 @@ from typing import Any
 
 from bot.cards import escape_mrkdwn, format_duration
 from bridge.domain import ConversationView
+from bridge.i18n import t
 
 
 def _line(view: ConversationView, now: datetime) -> str:
     waiting = view.waiting_since()
-    wait = f" · waiting {format_duration((now - waiting).total_seconds())}" if waiting else ""
-    window = "" if view.window_open(now) else " · window closed"
+    wait = (
+        " · " + t("waiting {duration}", duration=format_duration((now - waiting).total_seconds()))
+        if waiting
+        else ""
+    )
+    window = "" if view.window_open(now) else " · " + t("window closed")
     link = (
         f"https://slack.com/archives/{view.slack_channel}/p{view.slack_thread_ts.replace('.', '')}"
         if view.slack_thread_ts
@@ -32,16 +37,21 @@ def home_view(held: list[ConversationView], waiting: list[ConversationView], now
         ]
 
     blocks = [
-        *section(f"Your conversations ({len(held)})", held, "You hold no open conversation."),
+        *section(
+            t("Your conversations ({count})", count=len(held)), held, t("You hold no open conversation.")
+        ),
         {"type": "divider"},
-        *section(f"Waiting in your teams ({len(waiting)})", waiting, "Nobody is waiting. 🎉"),
+        *section(
+            t("Waiting in your teams ({count})", count=len(waiting)), waiting, t("Nobody is waiting. 🎉")
+        ),
         {
             "type": "context",
             "elements": [
                 {
                     "type": "mrkdwn",
-                    "text": "Claim with the card's button or "
-                    "`/claim <ref>`; `/traza help` lists every command.",
+                    "text": t(
+                        "Claim with the card's button or `/claim <ref>`; `/traza help` lists every command."
+                    ),
                 }
             ],
         },

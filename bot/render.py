@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.contacts import display_phone
+from bridge.i18n import N_, t
 from bridge.inbound import (
     ChoiceBody,
     ContactsBody,
@@ -34,11 +35,11 @@ from bridge.inbound import (
 
 SLACK_USERNAME_MAX = 80
 _MEDIA_LABELS = {
-    "image": "📷 image",
-    "video": "🎬 video",
-    "audio": "🎧 audio",
-    "document": "📄 document",
-    "sticker": "💟 sticker",
+    "image": N_("📷 image"),
+    "video": N_("🎬 video"),
+    "audio": N_("🎧 audio"),
+    "document": N_("📄 document"),
+    "sticker": N_("💟 sticker"),
 }
 
 
@@ -68,7 +69,7 @@ def render_body(body: MessageBody) -> tuple[str, bool]:
     """``(mrkdwn text, is_notice)`` for one body; the text is never empty."""
     match body:
         case TextBody(text=text):
-            return (escape_mrkdwn(text), False) if text.strip() else ("_(empty message)_", True)
+            return (escape_mrkdwn(text), False) if text.strip() else (t("_(empty message)_"), True)
         case MediaBody():
             return _media_text(body)
         case LocationBody():
@@ -79,16 +80,16 @@ def render_body(body: MessageBody) -> tuple[str, bool]:
             return _choice_text(body), True
         case ReactionBody(emoji=emoji):
             if not emoji:
-                return "removed their reaction", True
-            return f"reacted {escape_mrkdwn(emoji)} to a message", True
+                return t("removed their reaction"), True
+            return t("reacted {emoji} to a message", emoji=escape_mrkdwn(emoji)), True
         case OrderBody():
             return _order_text(body), True
         case SystemBody():
             return _system_text(body), True
         case EditBody(new_body=new_body):
-            return f"✏️ edited a message: {render_body(new_body)[0]}", True
+            return t("✏️ edited a message: {text}", text=render_body(new_body)[0]), True
         case RevokeBody():
-            return "🗑️ deleted a message", True
+            return t("🗑️ deleted a message"), True
         case UnsupportedBody():
             return _unsupported_text(body), True
 
@@ -110,7 +111,7 @@ def customer_username(profile_name: str | None, phone_display: str, username: st
     elif phone:
         name, tag = phone, ""
     else:
-        return "WhatsApp customer"
+        return t("WhatsApp customer")
     suffix = f" (WhatsApp {tag})" if tag else " (WhatsApp)"
     room = SLACK_USERNAME_MAX - len(suffix)
     if len(name) > room:
@@ -123,11 +124,11 @@ def _context_lines(context: MessageContext | None) -> list[str]:
         return []
     lines = []
     if context.frequently_forwarded:
-        lines.append("_Forwarded many times_")
+        lines.append(t("_Forwarded many times_"))
     elif context.forwarded:
-        lines.append("_Forwarded_")
+        lines.append(t("_Forwarded_"))
     if context.referred_product:
-        lines.append(f"🛍️ asked about product {escape_mrkdwn(context.referred_product)}")
+        lines.append(t("🛍️ asked about product {product}", product=escape_mrkdwn(context.referred_product)))
     return lines
 
 
@@ -136,24 +137,25 @@ def _referral_lines(referral: Referral | None) -> list[str]:
         return []
     parts = [part for part in (referral.headline, referral.source_url) if part]
     detail = escape_mrkdwn(" ".join(parts)) if parts else escape_mrkdwn(referral.source_type)
-    return [f"📣 came from ad: {detail}"]
+    return [t("📣 came from ad: {detail}", detail=detail)]
 
 
 def _media_text(body: MediaBody) -> tuple[str, bool]:
     if body.caption and body.caption.strip():
         return escape_mrkdwn(body.caption), False
     if body.kind == "audio" and body.voice:
-        return "🎤 voice note", True
+        return t("🎤 voice note"), True
     if body.kind == "sticker" and body.animated:
-        return "💟 animated sticker", True
-    label = _MEDIA_LABELS.get(body.kind, f"📎 {escape_mrkdwn(body.kind) or 'file'}")
+        return t("💟 animated sticker"), True
+    known = _MEDIA_LABELS.get(body.kind)
+    label = t(known) if known else f"📎 {escape_mrkdwn(body.kind) or t('file')}"
     if body.kind == "document" and body.filename:
         label = f"{label} {escape_mrkdwn(body.filename)}"
     return label, True
 
 
 def _location_text(body: LocationBody) -> str:
-    lines = ["📍 shared a location"]
+    lines = [t("📍 shared a location")]
     if body.name:
         lines.append(f"*{escape_mrkdwn(body.name)}*")
     if body.address:
@@ -161,19 +163,23 @@ def _location_text(body: LocationBody) -> str:
     if body.url:
         lines.append(escape_mrkdwn(body.url))
     maps = f"https://maps.google.com/?q={body.latitude},{body.longitude}"
-    lines.append(f"<{maps}|Open in Google Maps>")
+    lines.append(f"<{maps}|{t('Open in Google Maps')}>")
     return "\n".join(lines)
 
 
 def _contacts_text(contacts: tuple[SharedContact, ...]) -> str:
     if not contacts:
-        return "👤 shared a contact card"
-    title = "👤 shared a contact" if len(contacts) == 1 else f"👤 shared {len(contacts)} contacts"
+        return t("👤 shared a contact card")
+    title = (
+        t("👤 shared a contact")
+        if len(contacts) == 1
+        else t("👤 shared {count} contacts", count=len(contacts))
+    )
     return "\n".join([title, *(_contact_line(contact) for contact in contacts)])
 
 
 def _contact_line(contact: SharedContact) -> str:
-    name = escape_mrkdwn(contact.formatted_name) or "(no name)"
+    name = escape_mrkdwn(contact.formatted_name) or t("(no name)")
     line = f"• *{name}*"
     if contact.organization:
         line += f" ({escape_mrkdwn(contact.organization)})"
@@ -184,15 +190,15 @@ def _contact_line(contact: SharedContact) -> str:
 
 
 def _choice_text(body: ChoiceBody) -> str:
-    title = escape_mrkdwn(body.title) or escape_mrkdwn(body.choice_id) or "(no title)"
-    text = f"↩︎ chose: *{title}*"
+    title = escape_mrkdwn(body.title) or escape_mrkdwn(body.choice_id) or t("(no title)")
+    text = t("↩︎ chose: *{title}*", title=title)
     if body.description and body.kind == "list_reply":
         text += f" — {escape_mrkdwn(body.description)}"
     return text
 
 
 def _order_text(body: OrderBody) -> str:
-    lines = ["🛒 placed an order"]
+    lines = [t("🛒 placed an order")]
     totals: dict[str, float] = {}
     for item in body.items:
         currency = escape_mrkdwn(item.currency)
@@ -202,7 +208,7 @@ def _order_text(body: OrderBody) -> str:
         )
         totals[currency] = totals.get(currency, 0.0) + item.quantity * item.item_price
     for currency, total in totals.items():
-        lines.append(f"*Total: {total:.2f} {currency}*")
+        lines.append(t("*Total: {total} {currency}*", total=f"{total:.2f}", currency=currency))
     if body.text and body.text.strip():
         lines.append(escape_mrkdwn(body.text))
     return "\n".join(lines)
@@ -210,16 +216,17 @@ def _order_text(body: OrderBody) -> str:
 
 def _system_text(body: SystemBody) -> str:
     if body.kind == "user_changed_number" and body.new_wa_id:
-        return f"📱 changed their phone number to {escape_mrkdwn(display_phone(body.new_wa_id))}"
+        phone = escape_mrkdwn(display_phone(body.new_wa_id))
+        return t("📱 changed their phone number to {phone}", phone=phone)
     if body.kind == "user_changed_user_id":
-        return "🔄 their WhatsApp account was re-registered (new user id)"
+        return t("🔄 their WhatsApp account was re-registered (new user id)")
     detail = body.text.strip() or body.kind
     return f"ℹ️ {escape_mrkdwn(detail)}"
 
 
 def _unsupported_text(body: UnsupportedBody) -> str:
-    detail = escape_mrkdwn(body.type_name) or "unknown"
+    detail = escape_mrkdwn(body.type_name) or t("unknown")
     titles = [error.title for error in body.errors if error.title]
     if titles:
         detail += f": {escape_mrkdwn(titles[0])}"
-    return f"⚠️ sent a message Slack cannot show ({detail})"
+    return t("⚠️ sent a message Slack cannot show ({detail})", detail=detail)

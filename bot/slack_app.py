@@ -43,6 +43,7 @@ from bot.cards import (
 from bot.events import classify
 from bridge.domain import parse_ref
 from bridge.errors import InvalidInput
+from bridge.i18n import t
 from bridge.outbound import ThreadEvent
 from commands import ALL_COMMANDS
 
@@ -69,6 +70,12 @@ class InteractionHandler(Protocol):
         ...
 
     async def ref_of_thread(self, channel: str, ts: str) -> int | None: ...
+
+    async def mention(
+        self, channel: str, thread_ts: str | None, user: str, text: str, event_id: str | None
+    ) -> None:
+        """Run ``@Traza <verb> …`` (in a thread: for its conversation) and answer privately there."""
+        ...
 
     async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None:
         """Queue a private answer for ``user`` (delivered by the worker)."""
@@ -103,7 +110,20 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any]) -> None:
         # The same text also arrives as a ``message`` event (and is dropped there as a mention).
-        return None
+        event = body.get("event")
+        if not isinstance(event, dict) or not isinstance(event.get("user"), str):
+            return
+        if not isinstance(event.get("channel"), str) or event.get("bot_id"):
+            return
+        thread_ts = event.get("thread_ts")
+        event_id = body.get("event_id")
+        await handler.mention(
+            event["channel"],
+            thread_ts if isinstance(thread_ts, str) else None,
+            event["user"],
+            str(event.get("text") or ""),
+            event_id if isinstance(event_id, str) else None,
+        )
 
     @app.event("member_joined_channel")
     async def on_join(body: dict[str, Any]) -> None:
@@ -166,7 +186,9 @@ def _register_shortcuts(app: AsyncApp, handler: InteractionHandler) -> None:
         thread = str(message.get("thread_ts") or message.get("ts") or "")
         ref = await handler.ref_of_thread(channel, thread)
         if ref is None:
-            await handler.tell(channel, None, user, "This message is not in a Traza conversation's thread.")
+            await handler.tell(
+                channel, None, user, t("This message is not in a Traza conversation's thread.")
+            )
             return
         verb = str(body.get("callback_id", "")).removeprefix("conv_").removesuffix("_shortcut")
         if verb == "transfer":
@@ -201,7 +223,7 @@ async def _open_modal(
             channel,
             str(thread) if thread else None,
             user,
-            f"Could not open the dialog; use `/traza {verb} {ref} …` instead.",
+            t("Could not open the dialog; use `/traza {verb} {ref} …` instead.", verb=verb, ref=ref),
         )
 
 
@@ -245,7 +267,8 @@ def _register_transfer_modal(app: AsyncApp, handler: InteractionHandler) -> None
         reason = sub.field(TRANSFER_REASON_BLOCK, TRANSFER_REASON_ACTION, "value") or ""
         if sub.ref is None:
             await ack(
-                response_action="errors", errors={TRANSFER_TEAM_BLOCK: "This dialog lost its conversation."}
+                response_action="errors",
+                errors={TRANSFER_TEAM_BLOCK: t("This dialog lost its conversation.")},
             )
             return
         try:
@@ -264,7 +287,7 @@ def _register_template_modal(app: AsyncApp, handler: InteractionHandler) -> None
         name = str(sub.field(TEMPLATE_NAME_BLOCK, "value", "value") or "").strip()
         raw = str(sub.field(TEMPLATE_PARAMS_BLOCK, "value", "value") or "")
         if sub.ref is None or not name:
-            await ack(response_action="errors", errors={TEMPLATE_NAME_BLOCK: "Give the template's name."})
+            await ack(response_action="errors", errors={TEMPLATE_NAME_BLOCK: t("Give the template's name.")})
             return
         params = [line.strip() for line in raw.splitlines() if line.strip()]
         answer = await handler.command(

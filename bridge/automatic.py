@@ -9,9 +9,12 @@ is recorded and, for a menu, routing goes on without an answer instead of waitin
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Protocol
 
-from bridge.errors import PermanentRemoteError
+from bridge.deliver import IN_DOUBT_WAIT
+from bridge.errors import PermanentRemoteError, TransientRemoteError
+from bridge.i18n import t
 from bridge.ports import OutboundItem, WhatsAppSender
 from bridge.rules import MENU_BUTTONS_MAX, Menu
 from bridge.whatsapp.errors import advice
@@ -28,15 +31,20 @@ def menu_message(menu: Menu) -> dict[str, Any]:
         if option.description:
             row["description"] = option.description
         rows.append(row)
+    button = menu.button or t("Choose")
     return {
         "type": "list",
         "body": body,
-        "action": {"button": menu.button, "sections": [{"title": menu.button, "rows": rows}]},
+        "action": {"button": button, "sections": [{"title": button, "rows": rows}]},
     }
 
 
 class AutomaticLedger(Protocol):
     async def outbound(self, link_id: int) -> OutboundItem: ...
+
+    async def sending(self, link_id: int) -> None: ...
+
+    async def send_settled(self, link_id: int) -> None: ...
 
     async def automatic_sent(self, link_id: int, wa_message_id: str) -> None: ...
 
@@ -47,11 +55,22 @@ class AutomaticLedger(Protocol):
     async def done(self) -> None: ...
 
 
-async def send_automatic(link_id: int, ledger: AutomaticLedger, sender: WhatsAppSender) -> None:
+async def send_automatic(
+    link_id: int, ledger: AutomaticLedger, sender: WhatsAppSender, now: datetime
+) -> None:
     item = await ledger.outbound(link_id)
     if item.wa_message_id or item.status != "pending":
         await ledger.done()  # sent (or refused for good) before a crash
         return
+    if item.sending_since is not None and now - item.sending_since < IN_DOUBT_WAIT:
+        # As for agents' replies: a send that may have reached Meta waits for its status webhook.
+        raise TransientRemoteError(
+            "whatsapp",
+            "in_doubt",
+            "an earlier send may have reached WhatsApp; waiting for its status before sending again",
+            retry_after=(IN_DOUBT_WAIT - (now - item.sending_since)).total_seconds(),
+            in_doubt=True,
+        )
     body: dict[str, object] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
@@ -63,7 +82,12 @@ async def send_automatic(link_id: int, ledger: AutomaticLedger, sender: WhatsApp
     else:
         body |= {"type": "text", "text": {"body": item.text, "preview_url": "http" in item.text}}
     try:
+        await ledger.sending(link_id)
         wamid = await sender.send(item.phone_number_id, body)
+    except TransientRemoteError as exc:
+        if not exc.in_doubt:
+            await ledger.send_settled(link_id)
+        raise
     except PermanentRemoteError as exc:
         reason = exc.details if exc.side != "whatsapp" else advice(exc.code)
         await ledger.automatic_failed(link_id, str(exc.code), reason)

@@ -21,6 +21,7 @@ from typing import Any
 from bridge.checking import Checker as _Checker
 from bridge.contacts import normalize_phone, phone_variants
 from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
+from bridge.i18n import LANGUAGES
 from bridge.rule_parser import RuleParser
 from bridge.rules import Rule
 from bridge.schedule import BusinessHours, parse_hours
@@ -76,6 +77,8 @@ class TrazaConfig:
     admins: frozenset[SlackUserId] = frozenset()
     reopen_grace_minutes: int = 0
     """A customer writing within this many minutes of a close reopens it instead of a new conversation."""
+    language: str = "en"
+    """What Traza writes in, to agents in Slack and in automatic messages to customers: en, es or pt."""
     rules: tuple[Rule, ...] = ()
     vip: frozenset[str] = frozenset()
     """Phone digits (with their national variants) of VIP customers (``routing.vip``)."""
@@ -139,6 +142,10 @@ def load_config(data: object) -> TrazaConfig:
     admins = check.users(data, "admins", "(top level)") if "admins" in data else frozenset()
     customers = _customers(data.get("customers"), check)
     _check_on_call(teams, team_ids, check)
+    language = data.get("language", "en")
+    if language not in LANGUAGES:
+        check.fail("language", f"must be one of {', '.join(LANGUAGES)} (got {language!r})")
+        language = "en"
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
@@ -150,9 +157,10 @@ def load_config(data: object) -> TrazaConfig:
         stamp,
         admins,
         grace_minutes,
-        rules,
-        vip,
-        customers,
+        language=str(language),
+        rules=rules,
+        vip=vip,
+        customers=customers,
     )
 
 

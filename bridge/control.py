@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from bridge.config import Team, TrazaConfig
 from bridge.domain import ConversationState, ConversationView
+from bridge.i18n import t
 from bridge.replies import may_act_in_team
 
 
@@ -26,11 +27,18 @@ def team_of_agent(config: TrazaConfig, user: str) -> Team | None:
 
 def check_claim(config: TrazaConfig, view: ConversationView, user: str) -> str | None:
     if view.state is ConversationState.CLOSED:
-        return f"#{view.ref} is closed; reopen it first."
+        return t("#{ref} is closed; reopen it first.", ref=view.ref)
     if not may_act_in_team(config, view.team_id, user):
-        return f"#{view.ref} belongs to team {view.team_name}; only its members can claim it."
+        return t(
+            "#{ref} belongs to team {team}; only its members can claim it.", ref=view.ref, team=view.team_name
+        )
     if view.assignee and view.assignee != user and not is_lead(config, view.team_id, user):
-        return f"#{view.ref} is held by <@{view.assignee}>; only a lead of {view.team_name} can reassign it."
+        return t(
+            "#{ref} is held by <@{holder}>; only a lead of {team} can reassign it.",
+            ref=view.ref,
+            holder=view.assignee,
+            team=view.team_name,
+        )
     return None
 
 
@@ -43,32 +51,40 @@ def speaks_for(config: TrazaConfig, view: ConversationView, user: str) -> bool:
 
 def check_transfer(config: TrazaConfig, view: ConversationView, user: str) -> str | None:
     if view.state is ConversationState.CLOSED:
-        return f"#{view.ref} is closed; reopen it before transferring."
+        return t("#{ref} is closed; reopen it before transferring.", ref=view.ref)
     if speaks_for(config, view, user):
         return None
-    return f"Only the holder of #{view.ref} or a lead of {view.team_name} can transfer it."
+    return t(
+        "Only the holder of #{ref} or a lead of {team} can transfer it.", ref=view.ref, team=view.team_name
+    )
 
 
 def check_close(config: TrazaConfig, view: ConversationView, user: str) -> str | None:
     if view.state is ConversationState.CLOSED:
-        return f"#{view.ref} is already closed."
+        return t("#{ref} is already closed.", ref=view.ref)
     if speaks_for(config, view, user):
         return None
-    return f"Only the holder of #{view.ref} or a lead of {view.team_name} can close it."
+    return t("Only the holder of #{ref} or a lead of {team} can close it.", ref=view.ref, team=view.team_name)
 
 
 def check_reopen(config: TrazaConfig, view: ConversationView, user: str) -> str | None:
     if view.state is not ConversationState.CLOSED:
-        return f"#{view.ref} is not closed."
+        return t("#{ref} is not closed.", ref=view.ref)
     if not may_act_in_team(config, view.team_id, user):
-        return f"#{view.ref} belongs to team {view.team_name}; only its members can reopen it."
+        return t(
+            "#{ref} belongs to team {team}; only its members can reopen it.",
+            ref=view.ref,
+            team=view.team_name,
+        )
     return None
 
 
 def check_note(config: TrazaConfig, view: ConversationView, user: str) -> str | None:
     if may_act_in_team(config, view.team_id, user):
         return None
-    return f"#{view.ref} belongs to team {view.team_name}; only its members can add notes."
+    return t(
+        "#{ref} belongs to team {team}; only its members can add notes.", ref=view.ref, team=view.team_name
+    )
 
 
 def visible_teams(config: TrazaConfig, user: str) -> set[str] | None:

@@ -3,19 +3,26 @@
 ``deliver_reply`` sends one outbox entry (a text part or a file) with the agent's stamp. It is safe
 to run again: an entry that already has a wamid is not sent twice, and every send carries
 ``biz_opaque_callback_data = "link:<id>"`` so a status webhook can name the entry even before the
-send's answer was stored. Transient failures propagate to the job queue (retried with backoff,
-rate limits as Meta asks); permanent ones become a failed entry, an event and a notice in the
-thread saying what happened and what to do. ``mark_status`` turns delivery statuses into reactions
-on the agent's own Slack message (and a notice with the reason when WhatsApp reports a failure).
+send's answer was stored. Because a Graph send cannot be made idempotent, the entry is marked
+*sending* (committed) before the call; a run that finds the mark without a wamid (a crash, or a
+timeout that left the outcome unknown) waits ``IN_DOUBT_WAIT`` from the mark for the status webhook
+to name the entry, and only then sends again. Transient failures propagate to the job queue
+(retried with backoff, rate limits as Meta asks); permanent ones become a failed entry, an event
+and a notice in the thread saying what happened and what to do. ``mark_status`` turns delivery
+statuses into reactions on the agent's own Slack message (and a notice with the reason when
+WhatsApp reports a failure).
 """
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import datetime, timedelta
 
 from bridge.config import TrazaConfig
-from bridge.errors import PermanentRemoteError
+from bridge.errors import PermanentRemoteError, TransientRemoteError
 from bridge.formatting import slack_to_whatsapp, stamp
+from bridge.i18n import t
 from bridge.ports import AgentDesk, DeliveryLedger, OutboundItem, WhatsAppSender
 from bridge.whatsapp.errors import advice
 
@@ -26,6 +33,8 @@ STATUS_REACTIONS = {
     "played": "headphones",
     "failed": "x",
 }
+IN_DOUBT_WAIT = timedelta(seconds=60)
+log = logging.getLogger(__name__)
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
@@ -49,19 +58,43 @@ async def whatsapp_text(item: OutboundItem, text: str, config: TrazaConfig, desk
 
 
 async def deliver_reply(
-    link_id: int, ledger: DeliveryLedger, sender: WhatsAppSender, desk: AgentDesk, config: TrazaConfig
+    link_id: int,
+    ledger: DeliveryLedger,
+    sender: WhatsAppSender,
+    desk: AgentDesk,
+    config: TrazaConfig,
+    now: datetime,
 ) -> None:
     item = await ledger.outbound(link_id)
     if item.wa_message_id or item.status != "pending":
         await ledger.done()  # already sent (or failed for good) before a crash
         return
+    if item.sending_since is not None:
+        waited = now - item.sending_since
+        if waited < IN_DOUBT_WAIT:
+            raise TransientRemoteError(
+                "whatsapp",
+                "in_doubt",
+                "an earlier send may have reached WhatsApp; waiting for its status before sending again",
+                retry_after=(IN_DOUBT_WAIT - waited).total_seconds(),
+                in_doubt=True,
+            )
+        log.warning("outbox entry %s: no status %ss after an unanswered send; sending again", link_id, waited)
     try:
         body = await _message_body(item, config, sender, desk)
+        await ledger.sending(link_id)
         wamid = await sender.send(item.phone_number_id, body)
+    except TransientRemoteError as exc:
+        if not exc.in_doubt:
+            await ledger.send_settled(link_id)  # an answer said it was not sent: retry freely
+        raise
     except PermanentRemoteError as exc:
         reason = exc.details if exc.side != "whatsapp" else advice(exc.code)
-        notice = (
-            f"⚠️ <@{item.author}> your reply was not delivered to the customer: {reason} (error {exc.code})"
+        notice = t(
+            "⚠️ <@{author}> your reply was not delivered to the customer: {reason} (error {code})",
+            author=item.author,
+            reason=reason,
+            code=exc.code,
         )
         await ledger.reply_failed(link_id, str(exc.code), reason, notice)
         return
@@ -112,17 +145,18 @@ def approved(templates: list[dict[str, object]]) -> list[dict[str, object]]:
 
 async def _template(item: OutboundItem, config: TrazaConfig, sender: WhatsAppSender) -> dict[str, object]:
     found = [
-        t
-        for t in approved(await sender.templates(account_for(config, item.phone_number_id)))
-        if t.get("name") == item.template
+        each
+        for each in approved(await sender.templates(account_for(config, item.phone_number_id)))
+        if each.get("name") == item.template
     ]
     if not found:
         raise PermanentRemoteError(
             "traza",
             "template_not_found",
-            details=(
-                f"there is no approved template named {item.template!r}; "
-                f"`/traza start {item.view.ref}` lists them"
+            details=t(
+                "there is no approved template named {name}; `/traza start {ref}` lists them",
+                name=repr(item.template),
+                ref=item.view.ref,
             ),
         )
     template: dict[str, object] = {
@@ -148,8 +182,8 @@ async def list_templates(
     view = await ledger.view(conversation_id)
     number = await ledger.phone_number_of(conversation_id)
     names = []
-    for t in approved(await sender.templates(account_for(config, number))):
-        components = t.get("components")
+    for found in approved(await sender.templates(account_for(config, number))):
+        components = found.get("components")
         body = next(
             (
                 c.get("text")
@@ -158,15 +192,13 @@ async def list_templates(
             ),
             "",
         )
-        names.append(f"• `{t.get('name')}` ({t.get('language')}): {str(body)[:120]}")
+        names.append(f"• `{found.get('name')}` ({found.get('language')}): {str(body)[:120]}")
     text = (
-        (
-            "*Approved templates* — send one with `/traza start "
-            + f"{view.ref} <template> [params…]`:\n"
-            + "\n".join(names)
-        )
+        t("*Approved templates* — send one with `/traza start {ref} <template> [params…]`:", ref=view.ref)
+        + "\n"
+        + "\n".join(names)
         if names
-        else "No approved templates were found for this business number."
+        else t("No approved templates were found for this business number.")
     )
     await desk.tell(view.slack_channel, view.slack_thread_ts, user, text)
     await ledger.done()
@@ -189,13 +221,13 @@ async def mark_status(link_id: int, ledger: DeliveryLedger, desk: AgentDesk) -> 
     if reaction and item.slack_ts:
         await desk.react(item.view.slack_channel, item.slack_ts, reaction)
     if item.status == "failed" and item.view.slack_thread_ts:  # a held conversation has no thread yet
-        why = advice(item.error_code) if item.error_code is not None else "no reason given"
+        why = advice(item.error_code) if item.error_code is not None else t("no reason given")
         detail = f" ({item.error_text})" if item.error_text and item.error_text not in why else ""
-        code = f" (error {item.error_code})" if item.error_code is not None else ""
-        whose = (
-            f"<@{item.author}> WhatsApp could not deliver your reply"
+        code = " " + t("(error {code})", code=item.error_code) if item.error_code is not None else ""
+        notice = (
+            t("⚠️ <@{author}> WhatsApp could not deliver your reply:", author=item.author)
             if item.author
-            else ("WhatsApp could not deliver Traza's automatic message")
+            else t("⚠️ WhatsApp could not deliver Traza's automatic message:")
         )
-        await desk.post_notice(item.view, f"⚠️ {whose}: {why}{detail}{code}")
+        await desk.post_notice(item.view, f"{notice} {why}{detail}{code}")
     await ledger.done()

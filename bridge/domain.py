@@ -117,6 +117,7 @@ class EventType(enum.StrEnum):
     COMMAND_REFUSED = "CommandRefused"
     WEBHOOK_ERROR_RECEIVED = "WebhookErrorReceived"
     UPDATE_SKIPPED = "UpdateSkipped"
+    CONFIGURATION_CHANGED = "ConfigurationChanged"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,8 @@
 
     TrazaError
     ├── RemoteError                 a call to Slack or the Graph API failed
-    │   ├── TransientRemoteError    worth retrying with backoff (5xx, timeouts, connection errors)
+    │   ├── TransientRemoteError    worth retrying with backoff (5xx, timeouts, connection errors);
+    │   │                           ``in_doubt`` when the call may have been acted on (no answer read)
     │   │   └── RateLimited         the remote asked us to wait ``retry_after`` seconds
     │   └── PermanentRemoteError    retrying the same call cannot help; shown where the agent works
     └── InvalidInput                a user or a payload asked for something impossible
@@ -37,9 +38,13 @@ class TransientRemoteError(RemoteError):
         *,
         details: str = "",
         retry_after: float | None = None,
+        in_doubt: bool = False,
     ) -> None:
         super().__init__(side, code, message, details=details)
         self.retry_after = retry_after
+        # The request left and no answer was read (a read timeout, a dropped connection): the remote
+        # may have acted on it, so a non-idempotent call (a WhatsApp send) must not simply be repeated.
+        self.in_doubt = in_doubt
 
 
 class RateLimited(TransientRemoteError):

@@ -18,6 +18,7 @@ from typing import Any
 
 from bridge.domain import ConversationView
 from bridge.errors import PermanentRemoteError
+from bridge.i18n import t
 from bridge.inbound import MediaBody
 from bridge.ports import ChatSurface, MediaSource, MirrorLedger
 
@@ -103,7 +104,12 @@ async def _mirror_media(
     except PermanentRemoteError as exc:
         if str(exc.code) in CREDENTIAL_CODES:
             raise  # an expired token is fixed by an admin; the worker retries slowly, nothing is lost
-        problem = f"⚠️ The {body.kind} could not be downloaded from WhatsApp ({exc.code}: {exc.message})."
+        problem = t(
+            "⚠️ The {kind} could not be downloaded from WhatsApp ({code}: {reason}).",
+            kind=body.kind,
+            code=exc.code,
+            reason=exc.message,
+        )
         await surface.post_notice(view, problem)
         return problem
     await surface.upload_file(view, file)
@@ -136,26 +142,31 @@ async def transfer_context(payload: dict[str, Any], ledger: MirrorLedger, surfac
     done = set(payload.get("done") or [])
     if "context" not in done:
         lines = [
-            f"↪️ Transferred from team *{payload.get('from_team')}* by <@{by}>"
+            t("↪️ Transferred from team *{team}* by <@{by}>", team=payload.get("from_team"), by=by)
             + (f": {reason}" if reason else ".")
         ]
         if old_channel and old_thread:
-            lines.append(f"<{await surface.permalink(old_channel, old_thread)}|Previous thread>")
+            lines.append(f"<{await surface.permalink(old_channel, old_thread)}|{t('Previous thread')}>")
         recent = await ledger.recent_messages(view.id, 5)
         if recent:
-            lines += ["*Last messages:*", *recent]
+            lines += [t("*Last messages:*"), *recent]
         await surface.post_text(view.slack_channel, view.slack_thread_ts, "\n".join(lines))
         await ledger.step_done("context")
     if old_channel and old_thread:
         link = await surface.permalink(view.slack_channel, view.slack_thread_ts)
-        notice = (
-            f"➡️ #{view.ref} moved to team *{view.team_name}* by <@{by}>: <{link}|continue in its new thread>."
+        notice = t(
+            "➡️ #{ref} moved to team *{team}* by <@{by}>: <{link}|continue in its new thread>.",
+            ref=view.ref,
+            team=view.team_name,
+            by=by,
+            link=link,
         )
         if "notice" not in done:
             await surface.post_text(old_channel, old_thread, notice)
             await ledger.step_done("notice")
         if "retire" not in done:
-            text = f"#{view.ref} · {view.contact_name} — transferred to {view.team_name}. {notice}"
+            moved = t("transferred to {team}.", team=view.team_name)
+            text = f"#{view.ref} · {view.contact_name} — {moved} {notice}"
             await surface.replace_card(old_channel, old_thread, text)
     await ledger.card_updated()
 
@@ -164,6 +175,8 @@ async def post_note(payload: dict[str, Any], ledger: MirrorLedger, surface: Chat
     view = await ledger.view(int(payload["conversation_id"]))
     if view.slack_thread_ts:
         await surface.post_text(
-            view.slack_channel, view.slack_thread_ts, f"📝 Note by <@{payload['user']}>: {payload['text']}"
+            view.slack_channel,
+            view.slack_thread_ts,
+            t("📝 Note by <@{user}>: {text}", user=payload["user"], text=payload["text"]),
         )
     await ledger.card_updated()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bridge.i18n import t
+
 
 @dataclass(frozen=True, slots=True)
 class SharedFile:
@@ -76,10 +78,17 @@ def plan_media(mimetype: str, size: int) -> MediaPlan:
             if size > limit:
                 return MediaPlan(
                     None,
-                    f"{kind} files can be at most {limit // _MB or 0.5} MB on WhatsApp "
-                    f"(this one is {size / _MB:.1f} MB)",
+                    t(
+                        "{kind} files can be at most {limit} MB on WhatsApp (this one is {size} MB)",
+                        kind=kind,
+                        limit=limit // _MB or 0.5,
+                        size=f"{size / _MB:.1f}",
+                    ),
                 )
             return MediaPlan(kind)
     if size > DOCUMENT_LIMIT:
-        return MediaPlan(None, f"files can be at most 100 MB on WhatsApp (this one is {size / _MB:.1f} MB)")
+        return MediaPlan(
+            None,
+            t("files can be at most 100 MB on WhatsApp (this one is {size} MB)", size=f"{size / _MB:.1f}"),
+        )
     return MediaPlan("document")

@@ -120,6 +120,7 @@ class OutboundItem:
     error_text: str | None = None
     template: str | None = None
     params: tuple[str, ...] = ()
+    sending_since: datetime | None = None  # a send began then and its outcome is not known
     interactive: dict[str, object] | None = None
     """The Cloud API ``interactive`` object of an automatic message (a routing menu)."""
 
@@ -154,6 +155,14 @@ class DeliveryLedger(Protocol):
     async def phone_number_of(self, conversation_id: int) -> str: ...
 
     async def outbound(self, link_id: int) -> OutboundItem: ...
+
+    async def sending(self, link_id: int) -> None:
+        """Commit that a send is about to start, so a crash mid-call leaves the outcome in doubt."""
+        ...
+
+    async def send_settled(self, link_id: int) -> None:
+        """The remote answered that nothing was sent: the next attempt need not wait."""
+        ...
 
     async def reply_accepted(self, link_id: int, wa_message_id: str) -> None: ...
 

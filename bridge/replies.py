@@ -15,6 +15,7 @@ from datetime import datetime
 
 from bridge.config import TrazaConfig
 from bridge.domain import ConversationState, ConversationView
+from bridge.i18n import t
 
 NOTE_PREFIX = "//"
 
@@ -51,9 +52,10 @@ def decide_reply(
     if view.state is ConversationState.CLOSED:
         return ReplyDecision(
             ReplyOutcome.NOTE,
-            reason=(
-                f"Conversation #{view.ref} is closed, so your message was kept as an internal note. "
-                f"Reopen it (button on the card or `/traza reopen {view.ref}`) to write to the customer."
+            reason=t(
+                "Conversation #{ref} is closed, so your message was kept as an internal note. "
+                "Reopen it (button on the card or `/traza reopen {ref}`) to write to the customer.",
+                ref=view.ref,
             ),
         )
     claims = False
@@ -61,19 +63,23 @@ def decide_reply(
         if not may_act_in_team(config, view.team_id, author):
             return ReplyDecision(
                 ReplyOutcome.NOTE,
-                reason=(
-                    f"Conversation #{view.ref} belongs to team {view.team_name} and you are not one of its "
-                    "members, so your message was kept as an internal note."
+                reason=t(
+                    "Conversation #{ref} belongs to team {team} and you are not one of its "
+                    "members, so your message was kept as an internal note.",
+                    ref=view.ref,
+                    team=view.team_name,
                 ),
             )
         claims = True
     elif view.assignee != author:
         return ReplyDecision(
             ReplyOutcome.NOTE,
-            reason=(
-                f"<@{view.assignee}> holds conversation #{view.ref}, so your message was kept as an internal "
+            reason=t(
+                "<@{holder}> holds conversation #{ref}, so your message was kept as an internal "
                 "note (one voice per conversation). Ask them or a lead to transfer it to you, or start your "
-                "message with // to write notes on purpose."
+                "message with // to write notes on purpose.",
+                holder=view.assignee,
+                ref=view.ref,
             ),
         )
     if not view.window_open(now):
@@ -81,9 +87,17 @@ def decide_reply(
             ReplyOutcome.REFUSED,
             claims=claims,
             reason=(
-                "Not sent: the customer's 24-hour window is closed"
-                + (f" (it closed {view.window_ends_at:%Y-%m-%d %H:%M} UTC)" if view.window_ends_at else "")
-                + f". WhatsApp only accepts an approved template now: `/traza start {view.ref} <template>`."
+                t("Not sent: the customer's 24-hour window is closed")
+                + (
+                    " " + t("(it closed {time} UTC)", time=f"{view.window_ends_at:%Y-%m-%d %H:%M}")
+                    if view.window_ends_at
+                    else ""
+                )
+                + ". "
+                + t(
+                    "WhatsApp only accepts an approved template now: `/traza start {ref} <template>`.",
+                    ref=view.ref,
+                )
             ),
         )
     return ReplyDecision(ReplyOutcome.SEND, claims=claims)

@@ -174,8 +174,8 @@ class RuleParser:
         if text and len(text) > MENU_TEXT_MAX:
             self.check.fail(f"{path}.text", f"must be at most {MENU_TEXT_MAX} characters")
         timeout = self.check.duration(raw, "timeout", path) or timedelta(minutes=10)
-        button = self.check.string(raw, "button", path, required=False) or "Elegir"
-        if len(button) > BUTTON_TITLE_MAX:
+        button = self.check.string(raw, "button", path, required=False) or None
+        if button and len(button) > BUTTON_TITLE_MAX:
             self.check.fail(f"{path}.button", f"must be at most {BUTTON_TITLE_MAX} characters")
         options = self.options(raw.get("options"), f"{path}.options")
         if not text or not options:

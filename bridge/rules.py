@@ -193,7 +193,8 @@ class Menu:
     text: str
     options: tuple[MenuOption, ...]
     timeout: timedelta
-    button: str = "Elegir"
+    button: str | None = None
+    """The list's button label (menus of 4+ options); Traza's language's "Choose" when unset."""
 
     def answer(self, text: str | None, choice_id: str | None = None) -> MenuOption | None:
         """The option a reply chose: a tapped button/row, its number (``2``, ``2.``) or its title."""

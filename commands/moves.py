@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from bridge.i18n import N_, t
 from commands.registry import Desk, Request, UsageError, resolve_ref, verb
 
 _MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
@@ -16,7 +17,7 @@ def parse_agent(token: str) -> str | None:
     return match.group(1) if match else None
 
 
-@verb("claim", "<ref|+phone>", "take a conversation: you become its voice")
+@verb("claim", "<ref|+phone>", N_("take a conversation: you become its voice"))
 async def claim(desk: Desk, req: Request) -> str:
     if len(req.args) != 1:
         raise UsageError("")
@@ -24,7 +25,7 @@ async def claim(desk: Desk, req: Request) -> str:
     return await desk.claim(ref, req.user)
 
 
-@verb("transfer", "<ref> <team-id | @agent> [reason]", "move a conversation to another team or agent")
+@verb("transfer", "<ref> <team-id | @agent> [reason]", N_("move a conversation to another team or agent"))
 async def transfer(desk: Desk, req: Request) -> str:
     if len(req.args) < 2:
         raise UsageError("")
@@ -32,12 +33,17 @@ async def transfer(desk: Desk, req: Request) -> str:
     target = req.args[1]
     agent = parse_agent(target)
     if agent is None and target.startswith("@"):
-        raise UsageError(f"mention the agent with Slack's @ so their user id comes through (got {target!r})")
+        raise UsageError(
+            t(
+                "mention the agent with Slack's @ so their user id comes through (got {target})",
+                target=repr(target),
+            )
+        )
     reason = " ".join(req.args[2:])
     return await desk.transfer(ref, req.user, None if agent else target.lower(), agent, reason)
 
 
-@verb("close", "<ref> [reason]", "close a conversation")
+@verb("close", "<ref> [reason]", N_("close a conversation"))
 async def close(desk: Desk, req: Request) -> str:
     if not req.args:
         raise UsageError("")
@@ -45,7 +51,7 @@ async def close(desk: Desk, req: Request) -> str:
     return await desk.close(ref, req.user, " ".join(req.args[1:]))
 
 
-@verb("reopen", "<ref>", "reopen a closed conversation")
+@verb("reopen", "<ref>", N_("reopen a closed conversation"))
 async def reopen(desk: Desk, req: Request) -> str:
     if len(req.args) != 1:
         raise UsageError("")
@@ -53,7 +59,7 @@ async def reopen(desk: Desk, req: Request) -> str:
     return await desk.reopen(ref, req.user)
 
 
-@verb("note", "<ref> <text>", "add an internal note (never sent to the customer)")
+@verb("note", "<ref> <text>", N_("add an internal note (never sent to the customer)"))
 async def note(desk: Desk, req: Request) -> str:
     if len(req.args) < 2:
         raise UsageError("")

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bridge.domain import parse_ref
 from bridge.errors import InvalidInput
+from bridge.i18n import t
 
 log = logging.getLogger("traza.commands")
 _PHONE_PART = re.compile(r"^[\d().\-]+$")
@@ -59,7 +60,8 @@ class Verb:
     handler: Handler
 
     def usage_line(self) -> str:
-        return f"Usage: `/traza {self.name} {self.usage}`".replace("  ", " ").rstrip() + f" — {self.summary}"
+        command = f"`/traza {self.name} {self.usage}`".replace("  ", " ").replace(" `", "`")
+        return t("Usage: {command}", command=command) + f" — {t(self.summary)}"
 
 
 VERBS: dict[str, Verb] = {}
@@ -103,9 +105,9 @@ async def resolve_ref(desk: Desk, token: str, *, phone_ok: bool = True) -> int:
     if phone_ok and token.startswith("+"):
         found = await desk.open_ref_for_phone(token)
         if found is None:
-            raise InvalidInput(f"No open conversation with {token}.")
+            raise InvalidInput(t("No open conversation with {phone}.", phone=token))
         return found
-    raise UsageError(f"{token!r} is not a conversation number")
+    raise UsageError(t("{token} is not a conversation number", token=repr(token)))
 
 
 async def run(desk: Desk, command: str, text: str, user: str, channel: str) -> str:
@@ -114,14 +116,14 @@ async def run(desk: Desk, command: str, text: str, user: str, channel: str) -> s
     name = SHORT_COMMANDS.get(command)
     if name is None:
         if command != "/traza":
-            return f"Unknown command {command}. Try `/traza help`."
+            return t("Unknown command {command}. Try `/traza help`.", command=command)
         if not args:
             return help_text()
         name, args = args[0].lower(), args[1:]
         text = text.strip()[len(name) :].strip()
     found = VERBS.get(name)
     if found is None:
-        return f"Unknown verb `{name[:40]}`. " + help_text()
+        return t("Unknown verb `{verb}`.", verb=name[:40]) + " " + help_text()
     try:
         return await found.handler(desk, Request(user, channel, args, text.strip()))
     except UsageError as exc:
@@ -130,11 +132,18 @@ async def run(desk: Desk, command: str, text: str, user: str, channel: str) -> s
         return str(exc)
     except Exception:
         log.exception("command %s %r failed", command, text)
-        return "Sorry, that did not work because of an internal error; it has been logged. Try again shortly."
+        return t(
+            "Sorry, that did not work because of an internal error; it has been logged. Try again shortly."
+        )
 
 
 def help_text() -> str:
-    lines = ["*Traza commands* (`/claim`, `/transfer`, `/close` and `/history` are shortcuts):"]
-    lines += [f"• `/traza {v.name} {v.usage}`".rstrip() + f" — {v.summary}" for v in VERBS.values()]
-    lines.append("In a conversation's thread use the card's buttons or the message shortcuts (⋯ menu).")
+    lines = [t("*Traza commands* (`/claim`, `/transfer`, `/close` and `/history` are shortcuts):")]
+    lines += [f"• `/traza {v.name} {v.usage}`".rstrip() + f" — {t(v.summary)}" for v in VERBS.values()]
+    lines.append(
+        t(
+            "In a conversation's thread use the card's buttons, the message shortcuts (⋯ menu), or mention "
+            "the app: `@Traza close resuelto` acts on that thread's conversation."
+        )
+    )
     return "\n".join(lines)

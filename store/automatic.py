@@ -13,6 +13,7 @@ import json
 from sqlalchemy import select, update
 
 from bridge.domain import EventType
+from bridge.i18n import t
 from store import jobs
 from store.ledger import JobLedger
 from store.routing import menu_failed
@@ -60,8 +61,12 @@ class AutomaticJobLedger(JobLedger):
                     "thread_notice",
                     {
                         "conversation_id": row.conversation_id,
-                        "text": "⚠️ Traza's automatic reply could not be sent to the customer: "
-                        f"{reason} (error {code})",
+                        "text": t(
+                            "⚠️ Traza's automatic reply could not be sent to the customer: "
+                            "{reason} (error {code})",
+                            reason=reason,
+                            code=code,
+                        ),
                     },
                     self.clock(),
                 )

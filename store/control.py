@@ -19,6 +19,7 @@ from bridge.config import Team, TrazaConfig
 from bridge.control import check_claim, check_close, check_note, check_reopen, check_transfer, team_of_agent
 from bridge.domain import ConversationState, ConversationView, EventType
 from bridge.errors import InvalidInput
+from bridge.i18n import t
 from store import events, jobs
 from store.channels import channel_for
 from store.conversations import find_by_ref, find_by_thread
@@ -68,7 +69,7 @@ class Control:
         async with self.engine.connect() as conn:
             view = await find_by_ref(conn, self.config, ref)
         if view is None:
-            raise ControlError(f"There is no conversation #{ref}.")
+            raise ControlError(t("There is no conversation #{ref}.", ref=ref))
         return view
 
     async def _locked(self, conn: AsyncConnection, ref: int) -> ConversationView:
@@ -77,11 +78,15 @@ class Control:
         )
         view = await find_by_ref(conn, self.config, ref)
         if view is None:
-            raise ControlError(f"There is no conversation #{ref}.")
+            raise ControlError(t("There is no conversation #{ref}.", ref=ref))
         if held is not None:  # no card or team yet: the menu's answer (or its timeout) decides
             raise ControlError(
-                f"#{ref} is waiting for the customer to answer the routing menu (until {held:%H:%M} UTC); "
-                "it reaches its team's channel then."
+                t(
+                    "#{ref} is waiting for the customer to answer the routing menu (until {until} UTC); "
+                    "it reaches its team's channel then.",
+                    ref=ref,
+                    until=f"{held:%H:%M}",
+                )
             )
         return view
 
@@ -115,11 +120,13 @@ class Control:
             refusal = check_claim(self.config, view, user)
             if refusal is None:
                 if view.assignee == user:
-                    return f"You already hold #{ref}."
+                    return t("You already hold #{ref}.", ref=ref)
                 await record_claim(conn, view, user, self.clock(), "command or button")
                 await self._card(conn, view)
-                return (
-                    f"You now hold #{ref} ({view.contact_name}). Reply in its thread to answer the customer."
+                return t(
+                    "You now hold #{ref} ({name}). Reply in its thread to answer the customer.",
+                    ref=ref,
+                    name=view.contact_name,
                 )
         await self._refuse(view, user, "claim", refusal)
 
@@ -150,7 +157,9 @@ class Control:
                     ],
                 )
                 await self._card(conn, view)
-                return f"Closed #{ref}." + (f" Reason: {reason}" if reason else "")
+                return t("Closed #{ref}.", ref=ref) + (
+                    " " + t("Reason: {reason}", reason=reason) if reason else ""
+                )
         await self._refuse(view, user, "close", refusal)
 
     async def reopen(self, ref: int, user: str) -> str:
@@ -172,7 +181,9 @@ class Control:
                     )
                 )
                 if newer is not None:
-                    refusal = f"The customer already has an open conversation on this number: #{newer}."
+                    refusal = t(
+                        "The customer already has an open conversation on this number: #{ref}.", ref=newer
+                    )
                 else:
                     state = ConversationState.ASSIGNED if view.assignee else ConversationState.OPEN
                     await conn.execute(
@@ -182,7 +193,7 @@ class Control:
                     )
                     await events.append(conn, [self._event(view, EventType.CONVERSATION_REOPENED, user, {})])
                     await self._card(conn, view)
-                    return f"Reopened #{ref}."
+                    return t("Reopened #{ref}.", ref=ref)
         await self._refuse(view, user, "reopen", refusal)
 
     async def note(self, ref: int, user: str, text: str) -> str:
@@ -216,7 +227,7 @@ class Control:
                     now,
                     slack_channel=view.slack_channel,
                 )
-                return f"Note added to #{ref}."
+                return t("Note added to #{ref}.", ref=ref)
         await self._refuse(view, user, "note", refusal)
 
     async def transfer(self, ref: int, user: str, team_id: str | None, agent: str | None, reason: str) -> str:
@@ -225,11 +236,20 @@ class Control:
             view = await self._locked(conn, ref)
             refusal = check_transfer(self.config, view, user)
             if refusal is None and target.id == view.team_id and agent in (None, view.assignee):
-                refusal = f"#{ref} is already with {target.name}" + (f" and <@{agent}>." if agent else ".")
+                refusal = (
+                    t("#{ref} is already with {team} and <@{agent}>.", ref=ref, team=target.name, agent=agent)
+                    if agent
+                    else t("#{ref} is already with {team}.", ref=ref, team=target.name)
+                )
             if refusal is None:
                 channel = await self._move(conn, view, user, target.id, agent, reason)
                 who = f"<@{agent}> ({target.name})" if agent else target.name
-                return f"Transferred #{ref} to {who}. Its new thread is in <#{channel}>."
+                return t(
+                    "Transferred #{ref} to {who}. Its new thread is in <#{channel}>.",
+                    ref=ref,
+                    who=who,
+                    channel=channel,
+                )
         await self._refuse(view, user, "transfer", refusal)
 
     def _target_team(self, team_id: str | None, agent: str | None) -> Team:
@@ -237,15 +257,15 @@ class Control:
             team = self.config.team(team_id) if team_id else team_of_agent(self.config, agent)
             if team is None or (team_id and not team.is_member(agent) and team.members):
                 raise ControlError(
-                    f"<@{agent}> is not a member of any team in traza.yml."
+                    t("<@{agent}> is not a member of any team in traza.yml.", agent=agent)
                     if team is None
-                    else f"<@{agent}> is not a member of team {team.name}."
+                    else t("<@{agent}> is not a member of team {team}.", agent=agent, team=team.name)
                 )
             return team
         team = self.config.team(team_id or "")
         if team is None:
-            known = ", ".join(t.id for t in self.config.teams)
-            raise ControlError(f"Unknown team {team_id!r}. Teams: {known}.")
+            known = ", ".join(each.id for each in self.config.teams)
+            raise ControlError(t("Unknown team {team}. Teams: {known}.", team=repr(team_id), known=known))
         return team
 
     async def _move(

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge import codec
 from bridge.config import TrazaConfig
 from bridge.domain import ConversationView, EventType, SlackTs
+from bridge.i18n import t
 from bridge.inbound import EditBody, InboundMessage, ReactionBody, RevokeBody
 from bridge.ports import InboundToMirror, OutboundItem
 from store import events, jobs
@@ -143,7 +144,9 @@ class JobLedger:
         lines = []
         for row in reversed(rows):
             who = (
-                "Customer" if row.direction == "inbound" else (f"<@{row.author}>" if row.author else "Traza")
+                t("Customer")
+                if row.direction == "inbound"
+                else (f"<@{row.author}>" if row.author else "Traza")
             )
             body = (row.body or "").replace("\n", " ")
             lines.append(f"> {who}: {body[:200]}")
@@ -241,8 +244,32 @@ class JobLedger:
             error_text=row["error_text"],
             template=payload.get("template"),
             params=tuple(str(p) for p in payload.get("params", [])),
+            sending_since=(
+                datetime.fromisoformat(payload["sending_since"]) if payload.get("sending_since") else None
+            ),
             interactive=payload.get("interactive"),
         )
+
+    async def sending(self, link_id: int) -> None:
+        await self._mark_sending(link_id, self.clock().isoformat())
+
+    async def send_settled(self, link_id: int) -> None:
+        await self._mark_sending(link_id, None)
+
+    async def _mark_sending(self, link_id: int, since: str | None) -> None:
+        """The mark lives in the entry's payload; only this conversation's running job writes it."""
+        async with self.engine.begin() as conn:
+            raw = await conn.scalar(select(message_links.c.payload).where(message_links.c.id == link_id))
+            payload = json.loads(raw or "{}")
+            if payload.get("sending_since") == since:
+                return
+            if since is None:
+                payload.pop("sending_since", None)
+            else:
+                payload["sending_since"] = since
+            await conn.execute(
+                update(message_links).where(message_links.c.id == link_id).values(payload=json.dumps(payload))
+            )
 
     async def reply_accepted(self, link_id: int, wa_message_id: str) -> None:
         async with self.engine.begin() as conn:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.config import TrazaConfig
 from bridge.domain import ConversationState, ConversationView, EventType
 from bridge.formatting import MAX_PARTS, split_text
+from bridge.i18n import t
 from bridge.outbound import ReplyDeleted, ReplyEdited, ThreadEvent, ThreadReply, plan_media
 from bridge.replies import ReplyOutcome, decide_reply
 from store import events, jobs
@@ -92,8 +93,13 @@ async def _tell_moved(
     )
     await recorder.tell(
         item.user,
-        f"#{view.ref} moved to team {view.team_name}: <{link}|continue in its new "
-        "thread>. Your message was kept as an internal note and not sent.",
+        t(
+            "#{ref} moved to team {team}: <{link}|continue in its new "
+            "thread>. Your message was kept as an internal note and not sent.",
+            ref=view.ref,
+            team=view.team_name,
+            link=link,
+        ),
         where=(item.channel, item.thread_ts),
     )
     await events.append(conn, recorder.new_events)
@@ -170,13 +176,18 @@ class _Recorder:
         if len(parts) > MAX_PARTS:
             await self.tell(
                 item.user,
-                f"Not sent: the message is {len(item.text)} characters long; WhatsApp takes "
-                f"{MAX_PARTS} parts of about {PART_LIMIT} at most. Shorten it and send again.",
+                t(
+                    "Not sent: the message is {length} characters long; WhatsApp takes "
+                    "{parts} parts of about {limit} at most. Shorten it and send again.",
+                    length=len(item.text),
+                    parts=MAX_PARTS,
+                    limit=PART_LIMIT,
+                ),
             )
             self.event(EventType.REPLY_REFUSED, item.user, {"text": item.text, "reason": "too_long"})
             return
         if problems:
-            await self.tell(item.user, "Not sent: " + "; ".join(problems) + ".")
+            await self.tell(item.user, t("Not sent: {problems}.", problems="; ".join(problems)))
             self.event(
                 EventType.REPLY_REFUSED,
                 item.user,
@@ -284,17 +295,21 @@ class _Recorder:
                     "note": not outbound,
                 },
             )
-            what = "edit"
+            what = t("edit")
         else:
             self.event(
                 EventType.REPLY_DELETE_ATTEMPTED,
                 item.user or "unknown",
                 {"slack_ts": item.ts, "old_text": item.old_text, "note": not outbound},
             )
-            what = "deletion"
+            what = t("deletion")
         if outbound and item.user:
             await self.tell(
                 item.user,
-                f"WhatsApp messages cannot be changed once sent: the customer keeps the "
-                f"original text. Your {what} is recorded in the history of #{self.view.ref}.",
+                t(
+                    "WhatsApp messages cannot be changed once sent: the customer keeps the "
+                    "original text. Your {what} is recorded in the history of #{ref}.",
+                    what=what,
+                    ref=self.view.ref,
+                ),
             )

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bridge.contacts import display_phone
 from bridge.domain import EventType
 from store.conversations import view_query
+from store.flow_metrics import Flow
 from store.tables import conversations, events
 
 Row = Mapping[Any, Any]
@@ -38,7 +39,16 @@ STATE_EVENTS = frozenset(
 METRIC_EVENTS = STATE_EVENTS | {EventType.CUSTOMER_MESSAGE_RECEIVED, EventType.REPLY_RECEIVED}
 PER_TEAM = ("conversations_opened", "customer_messages", "agent_replies")
 COUNTED = (*PER_TEAM, "conversations_closed", "conversations_reopened", "transfers")
-_METRIC_COLUMNS = ("seq", "occurred_at", "type", "conversation_id", "actor", "team_id", "payload")
+_METRIC_COLUMNS = (
+    "seq",
+    "occurred_at",
+    "type",
+    "conversation_id",
+    "actor",
+    "team_id",
+    "phone_number_id",
+    "payload",
+)
 NOT_AGENTS = frozenset({"traza", "whatsapp", "bot", "system"})
 NOT_AGENT_PREFIXES = ("contact:", "bot:", "system:")
 
@@ -244,11 +254,13 @@ def summarize(
 ) -> dict[str, Any]:
     """Metrics over event rows in ``seq`` order (pure: the unit tests feed it hand-built events)."""
     tally = _Tally(team)
+    flow = Flow(team, since, until)
     for row in rows:
         if row["occurred_at"] >= until:
             continue
         if row["type"] in STATE_EVENTS:
             _track_state(tally, row)
+        flow.observe(row)
         if since is None or row["occurred_at"] >= since:
             _observe(tally, row)
     backlog = Counter(s for s, t, _ in tally.state.values() if s != "closed" and tally.mine(t))
@@ -270,6 +282,7 @@ def summarize(
             for a, convs in sorted(tally.per_agent.items(), key=lambda item: (-len(item[1]), item[0]))
         ],
         "backlog": {"open": backlog["open"], "assigned": backlog["assigned"]},
+        **flow.result(),
     }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.contacts import normalize_phone, phone_variants
+from bridge.i18n import t
 from store.tables import contacts, conversations, events, message_links
 
 MAX_QUERY_CHARS = 200
@@ -212,23 +213,23 @@ def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
     """A short line for one event: the message text for messages, who/where for state changes."""
     payload = _load(payload_json)
     text = _clip(payload.get("text"))
-    who = f"<@{actor}>" if actor else "someone"
+    who = f"<@{actor}>" if actor else t("someone")
     match event_type:
         case "CustomerMessageReceived":
-            return text or f"[{payload.get('kind') or 'message'}]"
+            return text or f"[{payload.get('kind') or t('message')}]"
         case "ReplyReceived" | "ReplySent":
-            return text or ("reply received" if event_type == "ReplyReceived" else "reply sent")
+            return text or (t("reply received") if event_type == "ReplyReceived" else t("reply sent"))
         case "NoteAdded":
-            return f"note: {text}"
+            return t("note: {text}", text=text)
         case "ConversationClaimed":
-            return f"claimed by {who}"
+            return t("claimed by {who}", who=who)
         case "ConversationTransferred":
             target = payload.get("to_team") or payload.get("to_agent") or "?"
-            return _with_reason(f"transferred to {target}", payload)
+            return _with_reason(t("transferred to {target}", target=target), payload)
         case "ConversationClosed":
-            return _with_reason("closed", payload)
+            return _with_reason(t("closed"), payload)
         case "ConversationReopened":
-            return f"reopened by {who}"
+            return t("reopened by {who}", who=who)
     return event_type
 
 

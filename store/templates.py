@@ -19,6 +19,7 @@ from bridge.contacts import display_phone, normalize_phone, phone_variants
 from bridge.control import is_lead, team_of_agent
 from bridge.domain import ConversationState, ConversationView, EventType, parse_ref
 from bridge.errors import InvalidInput
+from bridge.i18n import t
 from bridge.replies import may_act_in_team
 from store import events, jobs
 from store.channels import channel_for
@@ -43,16 +44,24 @@ async def start_conversation(
         view = await _conversation_for(conn, config, now, user, target)
         if not may_act_in_team(config, view.team_id, user):
             raise InvalidInput(
-                f"#{view.ref} belongs to team {view.team_name}; only its members can write to it."
+                t(
+                    "#{ref} belongs to team {team}; only its members can write to it.",
+                    ref=view.ref,
+                    team=view.team_name,
+                )
             )
         if view.assignee not in (None, user) and not is_lead(config, view.team_id, user):
-            raise InvalidInput(f"<@{view.assignee}> holds #{view.ref}; one voice per conversation.")
+            raise InvalidInput(
+                t("<@{holder}> holds #{ref}; one voice per conversation.", holder=view.assignee, ref=view.ref)
+            )
         if view.assignee is None and template is not None:
             await record_claim(conn, view, user, now, "template")
         queue = f"conv:{view.id}"
         if template is None:
             await jobs.enqueue(conn, queue, "list_templates", {"conversation_id": view.id, "user": user}, now)
-            return f"Looking up the approved templates for #{view.ref}; they will appear in its thread."
+            return t(
+                "Looking up the approved templates for #{ref}; they will appear in its thread.", ref=view.ref
+            )
         body = f"[template {template}] " + " | ".join(params)
         link_id = (
             await conn.execute(
@@ -88,7 +97,12 @@ async def start_conversation(
             ],
         )
         await jobs.enqueue(conn, queue, "deliver_reply", {"link_id": link_id}, now)
-    return f"Sending template `{template}` to {view.contact_display or view.contact_name} in #{view.ref}."
+    return t(
+        "Sending template `{template}` to {customer} in #{ref}.",
+        template=template,
+        customer=view.contact_display or view.contact_name,
+        ref=view.ref,
+    )
 
 
 async def _conversation_for(
@@ -98,13 +112,13 @@ async def _conversation_for(
     if ref is not None:
         view = await find_by_ref(conn, config, int(ref))
         if view is None:
-            raise InvalidInput(f"There is no conversation #{ref}.")
+            raise InvalidInput(t("There is no conversation #{ref}.", ref=ref))
         if view.state is ConversationState.CLOSED:
-            raise InvalidInput(f"#{ref} is closed; reopen it or start with the customer's +phone.")
+            raise InvalidInput(t("#{ref} is closed; reopen it or start with the customer's +phone.", ref=ref))
         return view
     digits = normalize_phone(target)
     if digits is None:
-        raise InvalidInput(f"{target!r} is not a phone number (use +country and number).")
+        raise InvalidInput(t("{phone} is not a phone number (use +country and number).", phone=repr(target)))
     contact_id = await conn.scalar(
         select(contacts.c.id)
         .where(contacts.c.wa_id.in_(phone_variants(digits)))
@@ -198,5 +212,5 @@ async def _business_number(conn: AsyncConnection, config: TrazaConfig) -> str:
         return pnid
     known_any = await conn.scalar(select(business_numbers.c.phone_number_id).limit(1))
     if known_any is None:
-        raise InvalidInput("No business number is known yet: add `numbers:` to traza.yml.")
+        raise InvalidInput(t("No business number is known yet: add `numbers:` to traza.yml."))
     return str(known_any)

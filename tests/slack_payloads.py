@@ -87,3 +87,20 @@ def message_changed(channel: str, thread_ts: str, ts: str, user: str, old: str, 
             },
         }
     )
+
+
+def app_mention(channel: str, thread_ts: str | None, user: str, text: str) -> dict[str, Any]:
+    """An ``app_mention`` event (``text`` should start with ``<@U0BOT00001>``)."""
+    ts = next_ts()
+    event: dict[str, Any] = {
+        "type": "app_mention",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        "team": "T0ACME0001",
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return envelope(event)

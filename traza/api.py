@@ -102,6 +102,18 @@ class Backlog(BaseModel):
     assigned: int
 
 
+class StateTime(BaseModel):
+    team: str
+    state: str
+    seconds: float
+
+
+class NumberVolume(BaseModel):
+    phone_number_id: str
+    conversations_opened: int
+    customer_messages: int
+
+
 class Metrics(BaseModel):
     since: datetime | None
     until: datetime
@@ -118,6 +130,11 @@ class Metrics(BaseModel):
     per_team: list[TeamVolume]
     per_agent: list[AgentVolume]
     backlog: Backlog
+    time_in_state: list[StateTime]
+    handoffs: int
+    reopen_rate: float | None
+    per_number: list[NumberVolume]
+    per_hour: list[int]
 
 
 def _bad(reason: str) -> HTTPException:

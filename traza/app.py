@@ -20,11 +20,13 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.surface import SlackSurface, make_client
+from bridge import i18n
 from bridge.config import TrazaConfig
 from bridge.whatsapp.graph import GraphClient
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
 from bridge.whatsapp.signature import signature_valid
 from store import jobs
+from store.config_history import record_config
 from store.coordination import Coordinator, connect
 from store.db import create_engine
 from store.tables import webhook_inbox
@@ -146,7 +148,10 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
     client = make_client(settings.slack_bot_token or "", settings.slack_api_url)
     surface = SlackSurface(client)
     runtime = Runtime(settings, config, engine, coordinator, graph, surface, Metrics())
+    i18n.activate(config.language)
     await _sync_teams(engine, config)
+    if await record_config(engine, config, datetime.now(UTC), str(settings.config_path)):
+        log.info("configuration change recorded in the history (%s)", settings.config_path)
     if settings.redis_url:
         runtime.tasks.append(asyncio.create_task(coordinator.listen(stop), name="traza-redis-listen"))
     if with_worker:

@@ -17,6 +17,7 @@ from bridge.contacts import normalize_phone, phone_variants
 from bridge.control import visible_teams
 from bridge.domain import ConversationState, parse_ref
 from bridge.errors import InvalidInput
+from bridge.i18n import t
 from store import search
 from store.control import Control
 from store.tables import contacts, conversations
@@ -48,13 +49,15 @@ class Desk:
 
     async def note(self, ref: int, user: str, text: str) -> str:
         if not text.strip():
-            raise InvalidInput("Write the note after the conversation number: `/traza note 1042 text…`")
+            raise InvalidInput(t("Write the note after the conversation number: `/traza note 1042 text…`"))
         return await self.control.note(ref, user, text)
 
     async def open_ref_for_phone(self, phone: str) -> int | None:
         digits = normalize_phone(phone)
         if digits is None:
-            raise InvalidInput(f"{phone!r} is not a phone number (use +country and number).")
+            raise InvalidInput(
+                t("{phone} is not a phone number (use +country and number).", phone=repr(phone))
+            )
         async with self.engine.connect() as conn:
             ref = await conn.scalar(
                 select(conversations.c.ref)
@@ -77,43 +80,49 @@ class Desk:
                     select(conversations.c.team_id).where(conversations.c.ref == int(ref))
                 )
                 if owner is None or (teams is not None and owner not in teams):
-                    return f"There is no conversation #{ref} you can see."
+                    return t("There is no conversation #{ref} you can see.", ref=ref)
                 entries = await search.timeline(conn, int(ref))
                 rows = await search.history_for_ref(conn, int(ref))
             else:
                 if normalize_phone(target) is None:
-                    raise InvalidInput(f"{target!r} is not a phone number (use +country and number).")
+                    raise InvalidInput(
+                        t("{phone} is not a phone number (use +country and number).", phone=repr(target))
+                    )
                 entries, rows = [], await search.contact_history(conn, target)
         if ref is not None and not entries and not rows:
-            return f"There is no conversation #{ref}."
+            return t("There is no conversation #{ref}.", ref=ref)
         lines = []
         if entries:
-            lines.append(f"*Timeline of #{ref}* (oldest first):")
+            lines.append(t("*Timeline of #{ref}* (oldest first):", ref=ref))
             lines += [f"• {e.at:%Y-%m-%d %H:%M} {e.summary}" for e in entries[-30:]]
         others = [r for r in rows if (ref is None or r.ref != ref)]
         hidden = [r for r in others if teams is not None and r.team_id not in teams]
         others = [r for r in others if r not in hidden]
         if others or ref is None:
+            who = target if ref is None else t("this customer")
             lines.append(
-                f"*Conversations with {target if ref is None else 'this customer'}* (most recent first):"
+                t("*Conversations with {who}* (most recent first):", who=who)
                 if others
-                else f"No conversations with {target}."
+                else t("No conversations with {who}.", who=target)
             )
             lines += [self._history_line(r) for r in others]
         if hidden:
             lines.append(
-                f"_{len(hidden)} more conversation(s) with this customer belong to teams you are not in._"
+                t(
+                    "_{count} more conversation(s) with this customer belong to teams you are not in._",
+                    count=len(hidden),
+                )
             )
         return "\n".join(lines)
 
     def _history_line(self, row: search.HistoryRow) -> str:
         team = self.config.team(row.team_id)
-        holder = f"<@{row.assignee}>" if row.assignee else "unassigned"
+        holder = f"<@{row.assignee}>" if row.assignee else t("unassigned")
         closed = f" → {row.closed_at:%Y-%m-%d}" if row.closed_at else ""
         link = archive_link(row.slack_channel, row.slack_thread_ts)
         return (
-            f"• <{link}|#{row.ref}> · {team.name if team else row.team_id} · {holder} · {row.state} · "
-            f"{row.opened_at:%Y-%m-%d}{closed} · {row.messages} message(s)"
+            f"• <{link}|#{row.ref}> · {team.name if team else row.team_id} · {holder} · {t(row.state)} · "
+            f"{row.opened_at:%Y-%m-%d}{closed} · " + t("{count} message(s)", count=row.messages)
         )
 
     async def search(self, user: str, words: str) -> str:
@@ -121,11 +130,11 @@ class Desk:
         async with self.engine.connect() as conn:
             hits = await search.search_messages(conn, words, team_ids=teams, limit=15)
         if not hits:
-            return f"No messages match “{words}” in the conversations you can see."
-        lines = [f"*{len(hits)} best match(es) for “{words}”:*"]
+            return t("No messages match “{words}” in the conversations you can see.", words=words)
+        lines = [t("*{count} best match(es) for “{words}”:*", count=len(hits), words=words)]
         for hit in hits:
             who = (
-                "customer"
+                t("customer")
                 if hit.direction == "inbound"
                 else (f"<@{hit.author}>" if hit.author else hit.direction)
             )
@@ -136,7 +145,8 @@ class Desk:
 
     async def stats(self, user: str, team: str | None, period: str) -> str:
         if team is not None and self.config.team(team) is None:
-            raise InvalidInput(f"Unknown team {team!r}. Teams: {', '.join(t.id for t in self.config.teams)}.")
+            known = ", ".join(each.id for each in self.config.teams)
+            raise InvalidInput(t("Unknown team {team}. Teams: {known}.", team=repr(team), known=known))
         since = self.clock() - timedelta(days=PERIOD_DAYS[period])
         where = [conversations.c.opened_at >= since]
         if team:
@@ -159,10 +169,17 @@ class Desk:
         waits = sorted((r.first_response_at - r.opened_at).total_seconds() for r in firsts)
         median = f"{waits[len(waits) // 2] / 60:.1f} min" if waits else "—"
         chosen = self.config.team(team) if team else None
-        scope = chosen.name if chosen else "all teams"
-        return (
-            f"*Stats for {scope}, last {period}:* {opened} opened · {closed} closed · {open_now} open now · "
-            f"median first response {median} ({len(waits)} answered)"
+        scope = chosen.name if chosen else t("all teams")
+        return t(
+            "*Stats for {scope}, last {period}:* {opened} opened · {closed} closed · {open_now} open now · "
+            "median first response {median} ({answered} answered)",
+            scope=scope,
+            period=period,
+            opened=opened,
+            closed=closed,
+            open_now=open_now,
+            median=median,
+            answered=len(waits),
         )
 
     async def start(self, user: str, target: str, template: str | None, params: list[str]) -> str:

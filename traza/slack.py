@@ -16,6 +16,7 @@ import commands
 from bot.slack_app import build_bolt_app
 from bridge.errors import InvalidInput
 from bridge.outbound import ThreadEvent
+from commands.mentions import mention_command
 from store import jobs
 from store.replies import record_thread_event
 from traza.desk import Desk
@@ -61,6 +62,15 @@ class Interactions:
 
     async def ref_of_thread(self, channel: str, ts: str) -> int | None:
         return await self.desk.control.resolve_thread(channel, ts)
+
+    async def mention(
+        self, channel: str, thread_ts: str | None, user: str, text: str, event_id: str | None
+    ) -> None:
+        if event_id and not await self.runtime.coordinator.set_if_absent(f"mention:{event_id}", 3600):
+            return  # Slack's retry of a mention already acted on
+        ref = await self.ref_of_thread(channel, thread_ts) if thread_ts else None
+        answer = await self.command("/traza", mention_command(text, ref), user, channel)
+        await self.tell(channel, thread_ts, user, answer)
 
     async def tell(self, channel: str, thread_ts: str | None, user: str, text: str) -> None:
         now = datetime.now(UTC)

@@ -27,6 +27,7 @@ from bridge import automatic, deliver, mirror
 from bridge.config import TrazaConfig
 from bridge.domain import EventType
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
+from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
 from store.automatic import AutomaticJobLedger
@@ -293,8 +294,12 @@ class Worker:
                     "thread_notice",
                     {
                         "conversation_id": conversation_id,
-                        "text": f"⚠️ Traza could not complete “{job.kind.replace('_', ' ')}” here ({exc}). "
-                        "The history keeps the original; see `/history` for this conversation.",
+                        "text": t(
+                            "⚠️ Traza could not complete “{step}” here ({error}). "
+                            "The history keeps the original; see `/history` for this conversation.",
+                            step=job.kind.replace("_", " "),
+                            error=exc,
+                        ),
                     },
                     self.clock(),
                 )
@@ -321,7 +326,7 @@ class Worker:
                 await mirror.post_note(job.payload, ledger, self.surface)
             case "deliver_reply":
                 await deliver.deliver_reply(
-                    job.payload["link_id"], ledger, self.sender, self.desk, self.config
+                    job.payload["link_id"], ledger, self.sender, self.desk, self.config, self.clock()
                 )
             case "publish_home":
                 async with self.engine.connect() as conn:
@@ -342,6 +347,7 @@ class Worker:
                     job.payload["link_id"],
                     AutomaticJobLedger(self.engine, self.config, job.id, self.clock),
                     self.sender,
+                    self.clock(),
                 )
             case "mark_status":
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)

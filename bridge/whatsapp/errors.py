@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
+from bridge.i18n import t
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,8 @@ CODES: dict[int, CodeInfo] = {
 
 def advice(code: int | str) -> str:
     info = CODES.get(int(code)) if str(code).lstrip("-").isdigit() else None
-    return info.advice if info else "WhatsApp refused the message."
+    # The advice texts are translated under their English text (see tests/unit/test_i18n.py).
+    return t(info.advice) if info else t("WhatsApp refused the message.")
 
 
 def graph_error(

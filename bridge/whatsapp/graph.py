@@ -39,16 +39,25 @@ class GraphClient:
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self.http.request(method, url, **kwargs)
-        except httpx.ConnectTimeout as exc:
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientRemoteError("whatsapp", "timeout", str(exc) or "connect timed out") from exc
+        except httpx.ConnectError as exc:
+            raise TransientRemoteError("whatsapp", "connection", str(exc) or "connection refused") from exc
         except httpx.TimeoutException as exc:
             # The request may have reached Meta: wait long enough for a status webhook to name it
             # (biz_opaque_callback_data) before trying again, so a send is not duplicated.
             raise TransientRemoteError(
-                "whatsapp", "timeout", str(exc) or "timed out", retry_after=AMBIGUOUS_RETRY
+                "whatsapp", "timeout", str(exc) or "timed out", retry_after=AMBIGUOUS_RETRY, in_doubt=True
             ) from exc
         except httpx.HTTPError as exc:
-            raise TransientRemoteError("whatsapp", "connection", str(exc) or "connection failed") from exc
+            # Sent, then the connection broke before an answer was read: as ambiguous as a timeout.
+            raise TransientRemoteError(
+                "whatsapp",
+                "connection",
+                str(exc) or "connection lost",
+                retry_after=AMBIGUOUS_RETRY,
+                in_doubt=True,
+            ) from exc
         if response.status_code >= 400:
             raise _error_of(response)
         return response
@@ -58,9 +67,13 @@ class GraphClient:
         try:
             data = response.json()
         except ValueError as exc:
-            raise TransientRemoteError("whatsapp", "bad_response", "the Graph API answered non-JSON") from exc
+            raise TransientRemoteError(
+                "whatsapp", "bad_response", "the Graph API answered non-JSON", in_doubt=True
+            ) from exc
         if not isinstance(data, dict):
-            raise TransientRemoteError("whatsapp", "bad_response", "the Graph API answered a non-object")
+            raise TransientRemoteError(
+                "whatsapp", "bad_response", "the Graph API answered a non-object", in_doubt=True
+            )
         return data
 
     async def fetch(self, media_id: str, fallback_name: str) -> MediaFile:
@@ -80,7 +93,9 @@ class GraphClient:
         data = await self._json("POST", f"{phone_number_id}/messages", json=body)
         messages = data.get("messages")
         if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
-            raise TransientRemoteError("whatsapp", "bad_response", "send answered without a message id")
+            raise TransientRemoteError(
+                "whatsapp", "bad_response", "send answered without a message id", in_doubt=True
+            )
         return str(messages[0].get("id"))
 
     async def upload(self, phone_number_id: str, file: MediaFile) -> str:

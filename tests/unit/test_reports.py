@@ -63,6 +63,7 @@ def rows(sequence: list[NewEvent]) -> list[dict[str, Any]]:
             "conversation_id": e.conversation_id,
             "actor": e.actor,
             "team_id": e.team_id,
+            "phone_number_id": e.phone_number_id,
             "payload": json.dumps(e.payload),
         }
         for n, e in enumerate(sequence, 1)
@@ -153,6 +154,37 @@ def test_reopen_returns_to_the_holder_and_transfer_to_an_agent_assigns() -> None
         "open": 0,
         "assigned": 1,
     }
+
+
+def test_time_in_each_team_and_state_by_hand() -> None:
+    m = reports.summarize(rows(SEQUENCE), since=SINCE, until=UNTIL)
+    # soporte open: #10 the whole period (90000) + #1 0-600 and 900-1200 (900) + #2 60-100 (40)
+    #   + #4 180-3780 (3600); soporte assigned: #2 100-400; ventas open: #2 400-until (86000)
+    #   + #3 120-210 (90); ventas assigned: #3 210-until (86190).
+    assert m["time_in_state"] == [
+        {"team": "soporte", "state": "assigned", "seconds": 300.0},
+        {"team": "soporte", "state": "open", "seconds": 94540.0},
+        {"team": "ventas", "state": "assigned", "seconds": 86190.0},
+        {"team": "ventas", "state": "open", "seconds": 86090.0},
+    ]
+    ventas = reports.summarize(rows(SEQUENCE), since=SINCE, until=UNTIL, team="ventas")
+    assert [e["team"] for e in ventas["time_in_state"]] == ["ventas", "ventas"]
+
+
+def test_handoffs_reopen_rate_and_volume_by_number_and_hour() -> None:
+    m = reports.summarize(rows(SEQUENCE), since=SINCE, until=UNTIL)
+    assert m["handoffs"] == 1  # the transfer of #2; first claims are not handoffs
+    assert m["reopen_rate"] == 0.5  # #1 reopened of {#1, #4} closed
+    assert m["per_number"] == [{"phone_number_id": "106", "conversations_opened": 4, "customer_messages": 2}]
+    assert m["per_hour"][9] == 2 and sum(m["per_hour"]) == 2
+    regrab = [
+        ev(E.CONVERSATION_OPENED, 0, 1, "contact:1"),
+        ev(E.CONVERSATION_CLAIMED, 10, 1, "U1", assignee="U1"),
+        ev(E.CONVERSATION_CLAIMED, 20, 1, "U2", assignee="U2"),  # taken from U1: a handoff
+        ev(E.CONVERSATION_CLAIMED, 30, 1, "U2", assignee="U2"),  # same holder again: not one
+    ]
+    assert reports.summarize(rows(regrab), since=SINCE, until=UNTIL)["handoffs"] == 1
+    assert reports.summarize(rows(regrab), since=SINCE, until=UNTIL)["reopen_rate"] is None
 
 
 def test_empty_log() -> None:

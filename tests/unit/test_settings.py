@@ -102,6 +102,14 @@ def test_secrets_are_masked_in_log_records() -> None:
             },
             "numbers[0].default_team",
         ),
+        (
+            {
+                "teams": [{"id": "a", "name": "A", "slack_channel": "C0AAA"}],
+                "routing": {"default_team": "a"},
+                "language": "fr",
+            },
+            "language",
+        ),
     ],
 )
 def test_config_errors_name_the_key(doc: dict[str, object], key: str) -> None:
