@@ -231,3 +231,6 @@ def test_a_conversation_held_for_the_routing_menu_counts_for_the_team_it_was_rou
     everyone = reports.summarize(rows(held), since=SINCE, until=UNTIL)
     assert everyone["conversations_opened"] == 1
     assert [(t["team"], t["conversations_opened"]) for t in everyone["per_team"]] == [("ventas", 1)]
+    # The 40 s waiting for the menu belong to no team; from the routing on the time is ventas' queue.
+    open_time = (UNTIL - T0).total_seconds() - 40
+    assert everyone["time_in_state"] == [{"team": "ventas", "state": "open", "seconds": open_time}]
