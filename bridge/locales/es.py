@@ -218,4 +218,7 @@ MESSAGES: dict[str, str] = {
     "⚠️ Traza's automatic reply could not be sent to the customer: {reason} (error {code})": "⚠️ No se pudo enviar al cliente la respuesta automática de Traza: {reason} (error {code})",
     "#{ref} is waiting for the customer to answer the routing menu (until {until} UTC); it reaches its team's channel then.": "#{ref} espera que el cliente responda el menú de enrutamiento (hasta las {until} UTC); entonces llegará al canal de su equipo.",
     "Choose": "Elegir",
+    "routed to {team} by {rule}: {why}": "enrutada a {team} por {rule}: {why}",
+    "routing menu sent to the customer: {options}": "menú de enrutamiento enviado al cliente: {options}",
+    "automatic message sent to the customer": "mensaje automático enviado al cliente",
 }

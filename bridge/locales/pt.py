@@ -218,4 +218,7 @@ MESSAGES: dict[str, str] = {
     "⚠️ Traza's automatic reply could not be sent to the customer: {reason} (error {code})": "⚠️ Não foi possível enviar ao cliente a resposta automática do Traza: {reason} (erro {code})",
     "#{ref} is waiting for the customer to answer the routing menu (until {until} UTC); it reaches its team's channel then.": "#{ref} aguarda a resposta do cliente ao menu de encaminhamento (até {until} UTC); depois chega ao canal da sua equipe.",
     "Choose": "Escolher",
+    "routed to {team} by {rule}: {why}": "encaminhada para {team} por {rule}: {why}",
+    "routing menu sent to the customer: {options}": "menu de encaminhamento enviado ao cliente: {options}",
+    "automatic message sent to the customer": "mensagem automática enviada ao cliente",
 }

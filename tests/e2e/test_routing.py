@@ -186,6 +186,9 @@ async def test_each_rule_kind_routes_a_webhook_and_the_history_explains_it(route
     assert (keyword["rule"], keyword["reason"]) == ("teams[0].keywords", "keyword 'precio'")
     by_number = await decision_for(h, SOPORTE, plain)
     assert by_number["rule"] == "numbers[0].default_team"
+    ref = by_number["card"]["metadata"]["event_payload"]["ref"]
+    story = await slash(h, "/history", str(ref), "U0AGENT003")
+    assert "routed to soporte by numbers[0].default_team: business number 106540352242922" in story, story
     assert ":compass: numbers[0].default_team" in json.dumps(by_number["card"]["blocks"], ensure_ascii=False)
     on_call = await decision_for(h, GUARDIA, night)
     assert (on_call["team"], on_call["chosen_team"]) == ("guardia", "soporte")
