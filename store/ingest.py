@@ -355,7 +355,7 @@ class Ingest:
         if reopened is not None:
             return reopened
         router = Router(self.conn, self.config, self.now, self.new_events)
-        outcome = await router.decide(await router.facts(contact_id, None, msg))
+        outcome = await router.decide(await router.facts(contact_id, msg))
         # Held for a menu, the conversation waits in the default team until the answer routes it.
         team_id = outcome.team_id if isinstance(outcome, RoutingDecision) else self.config.default_team
         team = self.config.team(team_id)

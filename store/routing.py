@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bridge.automatic import menu_message
 from bridge.config import TrazaConfig
 from bridge.domain import ConversationState, EventType
-from bridge.inbound import ChoiceBody, InboundMessage, MessageBody, TextBody, plain_text
+from bridge.inbound import ChoiceBody, InboundMessage, TextBody, plain_text
 from bridge.routing import MenuPending, RoutingDecision, route
 from bridge.rules import Menu, RoutingFacts, human_duration
 from store import events, jobs
@@ -41,10 +41,6 @@ from store.tables import contacts, conversations, message_links
 AUTOMATIC_KIND = "send_automatic"
 
 
-def first_text(body: MessageBody) -> str | None:
-    return plain_text(body) if not isinstance(body, ChoiceBody) else body.title
-
-
 class Router:
     """Routes conversations inside one transaction; events go to the caller's ``new_events``."""
 
@@ -53,19 +49,18 @@ class Router:
     ) -> None:
         self.conn, self.config, self.now, self.new_events = conn, config, now, new_events
 
-    async def facts(self, contact_id: int, conversation_id: int | None, msg: InboundMessage) -> RoutingFacts:
+    async def facts(self, contact_id: int, msg: InboundMessage) -> RoutingFacts:
+        """What routes a new conversation: its first message, when it was written, who wrote it."""
         wa_id = await self.conn.scalar(select(contacts.c.wa_id).where(contacts.c.id == contact_id))
-        earlier = select(func.count()).where(conversations.c.contact_id == contact_id)
-        if conversation_id is not None:
-            earlier = earlier.where(conversations.c.id < conversation_id)
-        returning = bool(await self.conn.scalar(earlier))
-        return RoutingFacts(msg.phone_number_id, first_text(msg.body), msg.sent_at, wa_id, returning)
+        earlier = await self.conn.scalar(select(func.count()).where(conversations.c.contact_id == contact_id))
+        return RoutingFacts(msg.phone_number_id, plain_text(msg.body), msg.sent_at, wa_id, bool(earlier))
 
     def customer(self, facts: RoutingFacts) -> dict[str, str]:
         """The customer's facts: traza.yml's ``customers``/``routing.vip`` (a CRM lookup may add to it)."""
         return self.config.customer_facts(facts.phone)
 
     async def decide(self, facts: RoutingFacts) -> RoutingDecision | MenuPending:
+        # Asynchronous on purpose: a CRM lookup of the customer's facts will be awaited here.
         return route(self.config, facts, self.customer(facts))
 
     async def opened(self, conv: dict[str, Any], outcome: RoutingDecision | MenuPending) -> dict[str, Any]:
@@ -273,16 +268,18 @@ async def expire_menus(engine: AsyncEngine, config: TrazaConfig, clock: Callable
 
 
 async def _why_expired(conn: AsyncConnection, conv: dict[str, Any], config: TrazaConfig) -> str:
-    failed = await conn.scalar(
-        select(message_links.c.error_text).where(
-            message_links.c.conversation_id == conv["id"],
-            message_links.c.direction == "outbound",
-            message_links.c.kind == "interactive",
-            message_links.c.status == "failed",
+    failed = (
+        await conn.execute(
+            select(message_links.c.error_code, message_links.c.error_text).where(
+                message_links.c.conversation_id == conv["id"],
+                message_links.c.direction == "outbound",
+                message_links.c.kind == "interactive",
+                message_links.c.status == "failed",
+            )
         )
-    )
+    ).first()
     if failed is not None:
-        return f"the menu could not be delivered ({failed})"
+        return f"the menu could not be delivered ({failed.error_text or f'error {failed.error_code}'})"
     rule = next((r for r in config.rules if r.index == conv["menu_rule"]), None)
     waited = rule.menu.timeout if rule and rule.menu else conv["menu_until"] - conv["opened_at"]
     return f"no answer within {human_duration(waited)}"

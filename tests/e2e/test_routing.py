@@ -313,6 +313,23 @@ async def test_a_menu_that_cannot_be_delivered_routes_at_once_without_waiting(ro
     assert decision["tried"][4]["why"].startswith("menu not answered: the menu could not be delivered")
 
 
+async def test_a_menu_reported_failed_by_a_status_webhook_routes_at_once(routed: Harness) -> None:
+    h = routed
+    (customer,) = wa_ids(1)
+    await say(h, customer, "hola", number=MENU_NUMBER)
+    menu = await eventually(lambda: [s for s in h.graph.sends() if s.to == f"+{customer}"], 10, "the menu")
+    failed = wp.status_webhook(
+        menu[0].wamid,
+        "failed",
+        phone_number_id=MENU_NUMBER,
+        recipient=customer,
+        errors=[wp.status_error(131026, details="Message undeliverable")],
+    )
+    assert (await h.webhook(failed)).status_code == 200
+    decision = await decision_for(h, SOPORTE, customer)
+    assert decision["tried"][4]["why"].startswith("menu not answered: the menu could not be delivered")
+
+
 async def test_a_held_conversation_cannot_be_claimed_before_it_is_routed(routed: Harness) -> None:
     h = routed
     (customer,) = wa_ids(1)
