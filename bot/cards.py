@@ -48,6 +48,7 @@ SELECT_OPTIONS_MAX: Final = 100
 PRIVATE_METADATA_MAX: Final = 3000
 VIEW_TITLE_MAX: Final = 24
 REASON_MAX: Final = 1000
+CONTEXT_ELEMENTS_MAX: Final = 10
 
 _NAME_MAX: Final = 200
 _PHONE_MAX: Final = 64
@@ -106,6 +107,8 @@ def escape_mrkdwn(text: str, limit: int | None = None) -> str:
 def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
     """The card's ``text``, ``blocks`` and ``metadata`` for ``chat.postMessage``/``chat.update``."""
     blocks: list[JsonDict] = [_summary_section(view, now)]
+    if crm := _crm_context(view):
+        blocks.append(crm)
     if view.routing_rule:
         blocks.append(_routing_context(view.routing_rule))
     if view.state is ConversationState.CLOSED:
@@ -218,6 +221,25 @@ def _window_text(view: ConversationView, now: datetime) -> str:
     if ends is None or not _as_utc(now) < _as_utc(ends):
         return t("window closed — templates only")
     return t("window open until {time} UTC", time=f"{_as_utc(ends):%H:%M}")
+
+
+def _crm_context(view: ConversationView) -> JsonDict | None:
+    """The customer's CRM facts (one element per fact: Account, Owner, Stage…), or why the lookup failed."""
+    if view.crm_problem:
+        text = ":warning: " + t("CRM lookup failed: {reason}", reason=escape_mrkdwn(view.crm_problem, 300))
+        elements = [{"type": "mrkdwn", "text": text}]
+    elif view.customer_facts:
+        elements = [
+            {"type": "mrkdwn", "text": f"*{_fact_label(name)}:* {escape_mrkdwn(value, 300)}"}
+            for name, value in view.customer_facts[:CONTEXT_ELEMENTS_MAX]
+        ]
+    else:
+        return None
+    return {"type": "context", "block_id": "conv_crm", "elements": elements}
+
+
+def _fact_label(name: str) -> str:
+    return escape_mrkdwn(name.replace("_", " ").capitalize(), 80)
 
 
 def _routing_context(rule: str) -> JsonDict:

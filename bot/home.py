@@ -50,7 +50,8 @@ def home_view(held: list[ConversationView], waiting: list[ConversationView], now
                 {
                     "type": "mrkdwn",
                     "text": t(
-                        "Claim with the card's button or `/claim <ref>`; `/traza help` lists every command."
+                        "Claim with the card's button or `/claim &lt;ref&gt;`; "
+                        "`/traza help` lists every command."
                     ),
                 }
             ],

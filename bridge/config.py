@@ -22,6 +22,7 @@ from bridge.checking import Checker as _Checker
 from bridge.contacts import normalize_phone, phone_variants
 from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
 from bridge.i18n import LANGUAGES
+from bridge.integrations import Enrichment, WebhookEndpoint, load_enrichment, load_webhooks
 from bridge.rule_parser import RuleParser
 from bridge.rules import Rule
 from bridge.schedule import BusinessHours, parse_hours
@@ -79,11 +80,20 @@ class TrazaConfig:
     """A customer writing within this many minutes of a close reopens it instead of a new conversation."""
     language: str = "en"
     """What Traza writes in, to agents in Slack and in automatic messages to customers: en, es or pt."""
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    enrichment: Enrichment | None = None
     rules: tuple[Rule, ...] = ()
     vip: frozenset[str] = frozenset()
     """Phone digits (with their national variants) of VIP customers (``routing.vip``)."""
     customers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Static customer facts by phone digits (``customers:``), until a CRM lookup provides them."""
+
+    def secret_env_names(self) -> list[str]:
+        """Environment variables ``traza.yml`` names as holding secrets (webhook and CRM credentials)."""
+        names = [w.secret_env for w in self.webhooks]
+        if self.enrichment and self.enrichment.token_env:
+            names.append(self.enrichment.token_env)
+        return names
 
     def team(self, team_id: str) -> Team | None:
         return next((t for t in self.teams if t.id == team_id), None)
@@ -146,10 +156,17 @@ def load_config(data: object) -> TrazaConfig:
     if language not in LANGUAGES:
         check.fail("language", f"must be one of {', '.join(LANGUAGES)} (got {language!r})")
         language = "en"
+    webhooks = load_webhooks(data.get("webhooks"), check.fail)
+    enrichment = load_enrichment(data.get("enrichment"), check.fail)
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
     grace_minutes = int(routing.get("reopen_grace_minutes", 0) or 0) if isinstance(routing, Mapping) else 0
+    for i, hook in enumerate(webhooks):
+        if hook.teams and (unknown := sorted(hook.teams - team_ids)):
+            check.fail(f"webhooks[{i}].teams", f"unknown team(s) {unknown}")
+    if check.problems:
+        raise ConfigError(check.problems)
     return TrazaConfig(
         tuple(teams),
         tuple(numbers),
@@ -161,6 +178,8 @@ def load_config(data: object) -> TrazaConfig:
         rules=rules,
         vip=vip,
         customers=customers,
+        webhooks=webhooks,
+        enrichment=enrichment,
     )
 
 

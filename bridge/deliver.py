@@ -194,7 +194,10 @@ async def list_templates(
         )
         names.append(f"• `{found.get('name')}` ({found.get('language')}): {str(body)[:120]}")
     text = (
-        t("*Approved templates* — send one with `/traza start {ref} <template> [params…]`:", ref=view.ref)
+        t(
+            "*Approved templates* — send one with `/traza start {ref} &lt;template&gt; [params…]`:",
+            ref=view.ref,
+        )
         + "\n"
         + "\n".join(names)
         if names

@@ -118,6 +118,9 @@ class EventType(enum.StrEnum):
     WEBHOOK_ERROR_RECEIVED = "WebhookErrorReceived"
     UPDATE_SKIPPED = "UpdateSkipped"
     CONFIGURATION_CHANGED = "ConfigurationChanged"
+    CUSTOMER_ENRICHED = "CustomerEnriched"
+    CUSTOMER_ENRICHMENT_FAILED = "CustomerEnrichmentFailed"
+    WEBHOOK_DEAD_LETTERED = "WebhookDeadLettered"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,10 @@ class ConversationView:
     first_response_at: datetime | None = None
     close_reason: str | None = None
     previous_ref: Ref | None = None
+    customer_facts: tuple[tuple[str, str], ...] = ()
+    """What the CRM lookup said about the customer (``account``, ``owner``…), in configured order."""
+    crm_problem: str | None = None
+    """Why the CRM lookup failed, shown on the card; ``None`` when it worked or did not run."""
     routing_rule: str | None = None
     """Which routing rule sent the conversation to its team, and why (shown on the card)."""
 

@@ -95,7 +95,7 @@ def decide_reply(
                 )
                 + ". "
                 + t(
-                    "WhatsApp only accepts an approved template now: `/traza start {ref} <template>`.",
+                    "WhatsApp only accepts an approved template now: `/traza start {ref} &lt;template&gt;`.",
                     ref=view.ref,
                 )
             ),

@@ -60,7 +60,7 @@ class Verb:
     handler: Handler
 
     def usage_line(self) -> str:
-        command = f"`/traza {self.name} {self.usage}`".replace("  ", " ").replace(" `", "`")
+        command = f"`/traza {self.name} {_escaped(self.usage)}`".replace("  ", " ").replace(" `", "`")
         return t("Usage: {command}", command=command) + f" — {t(self.summary)}"
 
 
@@ -137,9 +137,17 @@ async def run(desk: Desk, command: str, text: str, user: str, channel: str) -> s
         )
 
 
+def _escaped(usage: str) -> str:
+    """Slack reads ``<ref|+phone>`` as a link even in code spans: escape the angle brackets."""
+    return usage.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def help_text() -> str:
     lines = [t("*Traza commands* (`/claim`, `/transfer`, `/close` and `/history` are shortcuts):")]
-    lines += [f"• `/traza {v.name} {v.usage}`".rstrip() + f" — {t(v.summary)}" for v in VERBS.values()]
+    lines += [
+        f"• `/traza {v.name} {_escaped(v.usage)}`".replace(" `", "`") + f" — {t(v.summary)}"
+        for v in VERBS.values()
+    ]
     lines.append(
         t(
             "In a conversation's thread use the card's buttons, the message shortcuts (⋯ menu), or mention "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,7 +18,7 @@ from bridge.domain import (
     SlackUserId,
     TeamId,
 )
-from store.tables import business_numbers, contacts, conversations
+from store.tables import business_numbers, contacts, conversations, customer_facts
 
 
 def view_query() -> Select[tuple[object, ...]]:
@@ -29,9 +31,12 @@ def view_query() -> Select[tuple[object, ...]]:
             contacts.c.username,
             contacts.c.user_id,
             business_numbers.c.display_phone_number,
+            customer_facts.c.facts.label("crm_facts"),
+            customer_facts.c.problem.label("crm_problem"),
         )
         .join(contacts, contacts.c.id == conversations.c.contact_id)
         .join(business_numbers, business_numbers.c.phone_number_id == conversations.c.phone_number_id)
+        .outerjoin(customer_facts, customer_facts.c.conversation_id == conversations.c.id)
     )
 
 
@@ -91,5 +96,13 @@ def _to_view(row: object, config: TrazaConfig) -> ConversationView:
         closed_by=SlackUserId(r["closed_by"]) if r["closed_by"] else None,
         first_response_at=r["first_response_at"],
         close_reason=r["close_reason"],
+        customer_facts=_facts(r["crm_facts"]),
+        crm_problem=r["crm_problem"],
         routing_rule=r.get("routing_rule"),
     )
+
+
+def _facts(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """The CRM facts in the order the lookup returned them (the configured order)."""
+    value = json.loads(raw) if raw else {}
+    return tuple((str(k), str(v)) for k, v in value.items()) if isinstance(value, dict) else ()

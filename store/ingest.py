@@ -355,7 +355,7 @@ class Ingest:
         if reopened is not None:
             return reopened
         router = Router(self.conn, self.config, self.now, self.new_events)
-        outcome = await router.decide(await router.facts(contact_id, msg))
+        outcome = await router.decide(contact_id, await router.facts(contact_id, msg))
         # Held for a menu, the conversation waits in the default team until the answer routes it.
         team_id = outcome.team_id if isinstance(outcome, RoutingDecision) else self.config.default_team
         team = self.config.team(team_id)
@@ -398,6 +398,11 @@ class Ingest:
                 payload={"contact_id": contact_id, "previous_conversation_id": previous},
             )
         )
+        if self.config.enrichment is not None:
+            # Its own queue: a slow CRM never holds up the card or the messages.
+            await jobs.enqueue(
+                self.conn, f"enrich:{conv_id}", "enrich_customer", {"conversation_id": conv_id}, self.now
+            )
         row = (
             (await self.conn.execute(select(conversations).where(conversations.c.id == conv_id)))
             .mappings()

@@ -2,7 +2,8 @@
 the rule that made it, the menu wait, and the card's channel among the team's channels.
 
 ``bridge.routing.route`` decides; this module gathers what it decides on (the first message, its
-time, the customer's phone, facts and stage), writes the outcome and queues the jobs it implies:
+time, the customer's phone, stage and facts — CRM lookups' and traza.yml's), writes the outcome and
+queues the jobs it implies:
 
 - routed: the conversation gets its team and channel, a ``ConversationRouted`` event naming the
   rule, every rule tried and why; an automatic reply (after hours, or the rule's ``reply``) is
@@ -35,6 +36,7 @@ from bridge.routing import MenuPending, RoutingDecision, route
 from bridge.rules import Menu, RoutingFacts, human_duration
 from store import events, jobs
 from store.channels import channel_for
+from store.customer_facts import facts_for_contact
 from store.events import NewEvent
 from store.tables import contacts, conversations, message_links
 
@@ -55,13 +57,15 @@ class Router:
         earlier = await self.conn.scalar(select(func.count()).where(conversations.c.contact_id == contact_id))
         return RoutingFacts(msg.phone_number_id, plain_text(msg.body), msg.sent_at, wa_id, bool(earlier))
 
-    def customer(self, facts: RoutingFacts) -> dict[str, str]:
-        """The customer's facts: traza.yml's ``customers``/``routing.vip`` (a CRM lookup may add to it)."""
-        return self.config.customer_facts(facts.phone)
+    async def customer(self, contact_id: int, phone: str | None) -> dict[str, str]:
+        """The customer's facts: what the newest CRM lookup said about them (a lookup runs for each
+        new conversation, so a returning customer's are known at once and a held conversation's are
+        usually known by the time its menu is answered), under traza.yml's ``customers`` and
+        ``routing.vip``, which a lead writes on purpose and so win."""
+        return {**await facts_for_contact(self.conn, contact_id), **self.config.customer_facts(phone)}
 
-    async def decide(self, facts: RoutingFacts) -> RoutingDecision | MenuPending:
-        # Asynchronous on purpose: a CRM lookup of the customer's facts will be awaited here.
-        return route(self.config, facts, self.customer(facts))
+    async def decide(self, contact_id: int, facts: RoutingFacts) -> RoutingDecision | MenuPending:
+        return route(self.config, facts, await self.customer(contact_id, facts.phone))
 
     async def opened(self, conv: dict[str, Any], outcome: RoutingDecision | MenuPending) -> dict[str, Any]:
         """A new conversation's routing: apply the decision, or hold it for the menu."""
@@ -138,13 +142,15 @@ class Router:
         if option is None:
             return  # not an answer: keep waiting (the message is mirrored once routed)
         facts = await self._stored_facts(conv)
-        outcome = await self.decide(replace(facts, menu_rule=rule.index, menu_answer=option.number))
+        answered = replace(facts, menu_rule=rule.index, menu_answer=option.number)
+        outcome = await self.decide(int(conv["contact_id"]), answered)
         assert isinstance(outcome, RoutingDecision), "a menu rule decides once it has an answer"
         await self.routed(conv, outcome, held=True)
 
     async def expire(self, conv: dict[str, Any], why: str) -> None:
         facts = await self._stored_facts(conv)
-        outcome = await self.decide(replace(facts, menu_rule=conv["menu_rule"], menu_closed=why))
+        expired = replace(facts, menu_rule=conv["menu_rule"], menu_closed=why)
+        outcome = await self.decide(int(conv["contact_id"]), expired)
         assert isinstance(outcome, RoutingDecision), "an expired menu never asks again"
         await self.routed(conv, outcome, held=True)
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -241,10 +242,53 @@ leases = Table(
     Column("until", Ts, nullable=False),
 )
 
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("endpoint", String(60), primary_key=True),
+    Column("seq", Id, nullable=False),
+    Column("updated_at", Ts, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("endpoint", String(60), nullable=False),
+    Column("seq", Id, nullable=False),
+    Column("queue_key", String(60), nullable=False),
+    Column("available_at", Ts, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("locked_until", Ts),
+    Column("locked_by", String(200)),
+    Column("last_error", Text),
+    Column("created_at", Ts, nullable=False),
+    UniqueConstraint("endpoint", "seq", name="uq_webhook_deliveries_endpoint_seq"),
+)
+Index(
+    "ix_webhook_deliveries_queue",
+    webhook_deliveries.c.endpoint,
+    webhook_deliveries.c.queue_key,
+    webhook_deliveries.c.id,
+)
+Index("ix_webhook_deliveries_available", webhook_deliveries.c.available_at)
+
+customer_facts = Table(
+    "customer_facts",
+    metadata,
+    Column("conversation_id", Id, ForeignKey("conversations.id"), primary_key=True),
+    Column("contact_id", Id, ForeignKey("contacts.id"), nullable=False),
+    Column("facts", Text, nullable=False),
+    Column("problem", Text),
+    Column("looked_up_at", Ts, nullable=False),
+)
+Index("ix_customer_facts_contact", customer_facts.c.contact_id, customer_facts.c.looked_up_at)
+
 __all__ = [
     "business_numbers",
     "contacts",
     "conversations",
+    "customer_facts",
     "event_chain_head",
     "events",
     "jobs",
@@ -253,5 +297,7 @@ __all__ = [
     "metadata",
     "processed_keys",
     "teams",
+    "webhook_cursors",
+    "webhook_deliveries",
     "webhook_inbox",
 ]

@@ -31,9 +31,11 @@ from store.coordination import Coordinator, connect
 from store.db import create_engine
 from store.tables import webhook_inbox
 from traza.api import build_api_router
+from traza.crm import HttpCustomerLookup
 from traza.metrics import Metrics
 from traza.settings import Settings
 from traza.slack import build_slack_app, screen_slack_request
+from traza.webhooks import WebhookDispatcher
 from traza.worker import Worker
 
 log = logging.getLogger("traza.app")
@@ -51,6 +53,8 @@ class Runtime:
     surface: SlackSurface
     metrics: Metrics
     worker: Worker | None = None
+    webhooks: WebhookDispatcher | None = None
+    crm: HttpCustomerLookup | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def shutdown(self, stop: asyncio.Event) -> None:
@@ -61,6 +65,8 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.graph.aclose()
+        if self.crm is not None:
+            await self.crm.aclose()
         await self.surface.close()
         await self.coordinator.close()
         await self.engine.dispose()
@@ -136,6 +142,8 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
         body = runtime.metrics.exposition(
             queue_depth=waiting, queue_age=age, redis_ok=runtime.coordinator.healthy
         )
+        if runtime.webhooks is not None:
+            body += "\n".join(await runtime.webhooks.exposition()) + "\n"
         return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
 
     return app
@@ -154,6 +162,14 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
         log.info("configuration change recorded in the history (%s)", settings.config_path)
     if settings.redis_url:
         runtime.tasks.append(asyncio.create_task(coordinator.listen(stop), name="traza-redis-listen"))
+    secrets = settings.named_secrets(config.secret_env_names())
+    if with_worker and config.webhooks:
+        # Before the worker starts: an endpoint configured now gets every event from here on.
+        runtime.webhooks = WebhookDispatcher(engine, config.webhooks, secrets)
+        await runtime.webhooks.prepare()
+    if with_worker and config.enrichment is not None:
+        token = secrets.get(config.enrichment.token_env or "")
+        runtime.crm = HttpCustomerLookup(config.enrichment, token)
     if with_worker:
         runtime.worker = Worker(
             engine,
@@ -164,8 +180,11 @@ async def _start(settings: Settings, config: TrazaConfig, with_worker: bool, sto
             graph,
             surface,
             concurrency=settings.worker_concurrency,
+            crm=runtime.crm,
         )
         runtime.tasks.append(asyncio.create_task(runtime.worker.run(stop), name="traza-worker"))
+    if runtime.webhooks is not None:
+        runtime.tasks.append(asyncio.create_task(runtime.webhooks.run(stop), name="traza-webhooks"))
     return runtime
 
 

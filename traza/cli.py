@@ -1,4 +1,4 @@
-"""The ``traza`` command line: serve, worker, migrate, audit verify, export.
+"""The ``traza`` command line: serve, worker, migrate, audit verify, export, sandbox.
 
 Start-up problems (settings, ``traza.yml``) print one ``traza: …`` line each and exit with status 2.
 """
@@ -56,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="listen port (default TRAZA_PORT)")
     sub.add_parser("worker", help="worker only, for deployments with several processes")
     sub.add_parser("migrate", help="bring the database schema up to date")
+    sandbox = sub.add_parser(
+        "sandbox", help="try Traza locally: stand-ins for Slack and WhatsApp plus a web console"
+    )
+    sandbox.add_argument("--dir", default=".traza-sandbox", help="data directory (default ./.traza-sandbox)")
+    sandbox.add_argument("--host", default="127.0.0.1", help="listen address of Traza and the console")
+    sandbox.add_argument(
+        "--port", type=int, default=8080, help="console port (default 8080; 0: any free port)"
+    )
+    sandbox.add_argument("--traza-port", type=int, default=0, help="Traza's own port (default: any free)")
     audit = sub.add_parser("audit", help="the tamper-evident history")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 when intact")
@@ -100,6 +109,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     match args.command:
         case "migrate":
             return commands_cli.migrate(settings)
+        case "sandbox":
+            return commands_cli.sandbox(settings, args)
         case "serve":
             return commands_cli.serve(settings, read_config(settings.config_path), args)
         case "worker":
@@ -130,4 +141,8 @@ def install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) 
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run the imported module's main: under ``python -m traza.cli`` this file is ``__main__``, and
+    # its StartupError would not be the one the sub-commands raise.
+    from traza.cli import main as module_main
+
+    raise SystemExit(module_main())

@@ -26,11 +26,14 @@ from traza.settings import Settings
 log = logging.getLogger("traza")
 
 
-def _require_credentials(settings: Settings) -> None:
+def _require_credentials(settings: Settings, config: TrazaConfig) -> None:
+    from traza import logs
     from traza.cli import StartupError
 
-    if missing := settings.missing_for_serve():
+    names = config.secret_env_names()
+    if missing := settings.missing_for_serve() + settings.missing_named(names):
         raise StartupError(missing)
+    logs.mask_more(settings.named_secrets(names).values())
 
 
 def migrate(settings: Settings) -> int:
@@ -44,7 +47,7 @@ def serve(settings: Settings, config: TrazaConfig, args: argparse.Namespace) -> 
 
     from traza.app import create_app
 
-    _require_credentials(settings)
+    _require_credentials(settings, config)
     upgrade(settings.database_url)
     app = create_app(settings, config, with_worker=not args.no_worker)
     host = args.host or settings.host
@@ -64,8 +67,15 @@ def serve(settings: Settings, config: TrazaConfig, args: argparse.Namespace) -> 
     return 0
 
 
+def sandbox(settings: Settings, args: argparse.Namespace) -> int:
+    """Traza with local stand-ins for Slack and WhatsApp and the web console (no credentials needed)."""
+    from traza.sandbox import runner
+
+    return runner.run(settings, args)
+
+
 def worker(settings: Settings, config: TrazaConfig) -> int:
-    _require_credentials(settings)
+    _require_credentials(settings, config)
     upgrade(settings.database_url)
     asyncio.run(_run_worker(settings, config))
     return 0

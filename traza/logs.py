@@ -29,6 +29,15 @@ class SecretMask(logging.Filter):
         return True
 
 
+def mask_more(secrets: Iterable[str]) -> None:
+    """Mask more secret values (those ``traza.yml`` names, known once the file is read)."""
+    for handler in logging.getLogger().handlers:
+        for found in handler.filters:
+            if isinstance(found, SecretMask):
+                merged = {*found.secrets, *(s for s in secrets if len(s) >= 4)}
+                found.secrets = sorted(merged, key=len, reverse=True)
+
+
 def configure(level: str, secrets: Iterable[str]) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -61,6 +61,8 @@ class Settings:
     log_level: str = "INFO"
     worker_concurrency: int = 16
     max_webhook_bytes: int = 4 * 1024 * 1024
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    """The variables read at start-up, for secrets ``traza.yml`` names (``secret_env``, ``token_env``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
@@ -84,6 +86,20 @@ class Settings:
             f"{name} is not set: set it in the environment or in .env ({HOW_TO_SET[name]})"
             for name, value in values.items()
             if not value
+        ]
+
+    def named_secrets(self, names: list[str]) -> dict[str, str]:
+        """The values of the secret variables ``traza.yml`` names; unset ones are left out."""
+        return {n: v for n in names if (v := self.environment.get(n, "").strip())}
+
+    def missing_named(self, names: list[str]) -> list[str]:
+        """One line per secret variable ``traza.yml`` names that is not set."""
+        found = self.named_secrets(names)
+        return [
+            f"{n} is not set: traza.yml names it as holding a secret (webhooks secret_env or enrichment "
+            "token_env); set it in the environment or in .env"
+            for n in dict.fromkeys(names)
+            if n not in found
         ]
 
     @property
@@ -131,6 +147,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
     kwargs["log_level"] = level
     if problems:
         raise SettingsError(problems)
+    kwargs["environment"] = dict(env)
     return Settings(**kwargs)  # type: ignore[arg-type]
 
 

@@ -26,12 +26,14 @@ from bot.home import home_view
 from bridge import automatic, deliver, mirror
 from bridge.config import TrazaConfig
 from bridge.domain import EventType
+from bridge.enrichment import CustomerLookup, enrich_customer
 from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, TransientRemoteError
 from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
 from store.automatic import AutomaticJobLedger
 from store.coordination import Coordinator
+from store.customer_facts import FactsLedger
 from store.events import NewEvent
 from store.ingest import ingest_pending
 from store.jobs import Job
@@ -62,7 +64,9 @@ CONFIG_ERRORS = frozenset(
 MAX_PERMANENT_ATTEMPTS = 5
 MAX_CRASH_ATTEMPTS = 8
 # Private answers and the App Home: failing for good must not block the next ones.
-BEST_EFFORT_KINDS = frozenset({"notify_agent", "publish_home", "thread_notice", "list_templates"})
+BEST_EFFORT_KINDS = frozenset(
+    {"notify_agent", "publish_home", "thread_notice", "list_templates", "enrich_customer"}
+)
 INGEST_LEASE = timedelta(seconds=15)
 BUSY_WINDOW = 0.25
 BUSY_CONCURRENCY = 1
@@ -88,8 +92,10 @@ class Worker:
         *,
         concurrency: int = 16,
         clock: Callable[[], datetime] = utcnow,
+        crm: CustomerLookup | None = None,
     ) -> None:
         self.engine, self.config, self.coordinator = engine, config, coordinator
+        self.crm = crm
         self.surface, self.media, self.clock = surface, media, clock
         self.sender, self.desk = sender, desk
         self.concurrency = concurrency
@@ -353,6 +359,12 @@ class Worker:
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)
             case "thread_notice":
                 await deliver.thread_notice(job.payload, ledger, self.desk)
+            case "enrich_customer":
+                facts = FactsLedger(self.engine, job.id, self.clock)
+                if self.crm is None:  # enrichment was switched off since the job was queued
+                    await ledger.done()
+                else:
+                    await enrich_customer(job.payload["conversation_id"], self.crm, facts)
             case "notify_agent":
                 p = job.payload
                 await self.desk.tell(p["channel"], p.get("thread_ts"), p["user"], p["text"])

@@ -14,16 +14,20 @@ import yaml
 from sqlalchemy import select
 
 from bridge.config import load_config
+from store.customer_facts import facts_for_contact
 from store.db import create_engine
 from store.tables import contacts, conversations, events
+from tests.e2e.integrations_support import env_with_secrets, fake_receiver, receiver, traza_with
 from tests.e2e.test_control import slash
 from tests.e2e.test_inbound_support import cards, cards_for, customer_replies, ok_posts, wa_ids
 from tests.fakes import whatsapp_payloads as wp
 from tests.fakes.graph import FakeGraph
+from tests.fakes.receiver import FakeReceiver
 from tests.fakes.slack import FakeSlack
 from tests.harness import Harness, eventually, running_traza
 from traza.settings import Settings
 
+__all__ = ["fake_receiver", "receiver"]
 NUMBER, MENU_NUMBER, QUICK_MENU_NUMBER = "106540352242922", "106540352242923", "106540352242924"
 VENTAS_1, VENTAS_2, SOPORTE, GUARDIA = "C0VENTAS01", "C0VENTAS02", "C0SOPORTE1", "C0GUARDIA1"
 CUENTAS, FACTURA = "C0CUENTAS1", "C0FACTURA1"
@@ -366,3 +370,38 @@ async def test_the_pace_applies_per_channel_so_a_team_with_two_channels_posts_tw
     assert h.slack.max_posts_per_window(VENTAS_2, 1.0) <= 3
     # ... but the two channels do not share it: together they post more than one channel may.
     assert busiest_second(one + two) >= 4
+
+
+async def test_facts_from_a_crm_lookup_route_the_customers_next_conversation(
+    traza_env: dict[str, str], fakes: tuple[FakeSlack, FakeGraph], receiver: FakeReceiver
+) -> None:
+    receiver.crm_document = {"tier": "gold"}
+    data = yaml.safe_load(CONFIG)
+    data["enrichment"] = {
+        "url": f"{receiver.url}/crm/lookup?phone={{phone}}",
+        "token_env": "CRM_TOKEN",
+        "fields": {"tier": "tier"},
+    }
+    (customer,) = wa_ids(1)
+    async with traza_with(env_with_secrets(traza_env), fakes, load_config(data)) as h:
+        await say(h, customer, "hola")  # nothing known yet: the number's team
+        first = await decision_for(h, SOPORTE, customer)
+        assert first["rule"] == "numbers[0].default_team"
+        await eventually(lambda: crm_facts(h, customer), 10, "the CRM lookup recorded")
+        await say(h, customer, "hola otra vez", number=MENU_NUMBER)
+        second = await decision_for(h, CUENTAS, customer)
+        assert (second["rule"], second["name"], second["reason"]) == (
+            "rules[1]",
+            "gold",
+            "customer.tier is 'gold'",
+        )
+
+
+async def crm_facts(h: Harness, wa_id: str) -> dict[str, str]:
+    engine = create_engine(h.settings.database_url)
+    try:
+        async with engine.connect() as conn:
+            contact = await conn.scalar(select(contacts.c.id).where(contacts.c.wa_id == wa_id))
+            return dict(await facts_for_contact(conn, int(contact))) if contact is not None else {}
+    finally:
+        await engine.dispose()

@@ -1,1 +1,1 @@
-"""Stateful fake Slack Web API and WhatsApp Graph API servers for tests and the local sandbox."""
+"""Test-side names for the fake Slack and Graph servers, which ship in :mod:`traza.sandbox.fakes`."""

@@ -297,6 +297,33 @@ def test_transfer_modal_refuses_impossible_input() -> None:
         transfer_modal(1042, TEAMS, "x" * 3001)
 
 
+def crm_block(card: dict[str, Any]) -> dict[str, Any] | None:
+    return next((b for b in card["blocks"] if b.get("block_id") == "conv_crm"), None)
+
+
+def test_crm_facts_appear_as_labelled_lines_under_the_summary() -> None:
+    view = make_view(customer_facts=(("account", "Acme <Ltd>"), ("owner", "Ana"), ("deal_stage", "won")))
+    card = card_message(view, NOW)
+    block = crm_block(card)
+    assert block is not None and card["blocks"].index(block) == 1
+    assert [e["text"] for e in block["elements"]] == [
+        "*Account:* Acme &lt;Ltd&gt;",
+        "*Owner:* Ana",
+        "*Deal stage:* won",
+    ]
+    assert Block.parse(block) is not None
+
+
+def test_a_failed_crm_lookup_is_said_on_the_card_and_no_facts_means_no_line() -> None:
+    failed = card_message(make_view(crm_problem="timed out after 2 s"), NOW)
+    block = crm_block(failed)
+    assert block is not None
+    assert block["elements"] == [
+        {"type": "mrkdwn", "text": ":warning: CRM lookup failed: timed out after 2 s"}
+    ]
+    assert crm_block(card_message(make_view(), NOW)) is None
+
+
 def test_card_says_which_routing_rule_sent_the_conversation_and_why() -> None:
     view = make_view(routing_rule="rules[1] (gold): customer.tier is 'gold' & <vip>")
     blocks = card_message(view, NOW)["blocks"]

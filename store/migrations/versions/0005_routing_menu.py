@@ -2,7 +2,7 @@
 (``menu_rule``, ``menu_until``) before it is routed and gets its card
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0008 (chained after main's 0008 when main was merged in)
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
