@@ -26,6 +26,7 @@ ACTION_TRANSFER: Final = "conv_transfer"
 ACTION_CLOSE: Final = "conv_close"
 ACTION_REOPEN: Final = "conv_reopen"
 ACTION_TEMPLATE: Final = "conv_template"
+ACTION_CANNED: Final = "conv_canned"
 TEMPLATE_MODAL_CALLBACK_ID: Final = "conv_template_modal"
 TEMPLATE_NAME_BLOCK: Final = "template_name"
 TEMPLATE_PARAMS_BLOCK: Final = "template_params"
@@ -113,6 +114,8 @@ def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
         blocks.append(_routing_context(view.routing_rule))
     if view.state is ConversationState.CLOSED:
         blocks.append(_closed_context(view))
+    if view.labels or view.earlier:
+        blocks.append(_labels_and_earlier(view))
     actions = _actions(view)
     if view.state is not ConversationState.CLOSED and not view.window_open(now):
         actions["elements"].append(_button(ACTION_TEMPLATE, t("Send template"), str(int(view.ref))))
@@ -265,6 +268,23 @@ def _closed_context(view: ConversationView) -> JsonDict:
     }
 
 
+def _labels_and_earlier(view: ConversationView) -> JsonDict:
+    parts = []
+    if view.labels:
+        parts.append(t("Labels:") + " " + " ".join(f"`{escape_mrkdwn(label)}`" for label in view.labels))
+    if view.earlier:
+        links = []
+        for old in view.earlier:
+            name = f"#{int(old.ref)} ({_as_utc(old.opened_at):%Y-%m-%d})"
+            links.append(f"<{old.permalink}|{name}>" if old.permalink else name)
+        parts.append(t("Earlier:") + " " + ", ".join(links))
+    return {
+        "type": "context",
+        "block_id": "conv_labels_earlier",
+        "elements": [{"type": "mrkdwn", "text": " · ".join(parts)[:SECTION_TEXT_MAX]}],
+    }
+
+
 def _actions(view: ConversationView) -> JsonDict:
     value = str(int(view.ref))
     if view.state is ConversationState.CLOSED:
@@ -275,7 +295,8 @@ def _actions(view: ConversationView) -> JsonDict:
         close = _button(ACTION_CLOSE, t("Close"), value)
         close["style"] = "danger"
         close["confirm"] = _close_confirm(view)
-        elements = [claim, _button(ACTION_TRANSFER, t("Transfer"), value), close]
+        canned = _button(ACTION_CANNED, t("Canned reply"), value)
+        elements = [claim, _button(ACTION_TRANSFER, t("Transfer"), value), canned, close]
     return {
         "type": "actions",
         "block_id": f"conv_actions_{view.state.value}",

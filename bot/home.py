@@ -28,7 +28,9 @@ def _line(view: ConversationView, now: datetime) -> str:
     return f"• {ref} · {who}{wait}{window}"
 
 
-def home_view(held: list[ConversationView], waiting: list[ConversationView], now: datetime) -> dict[str, Any]:
+def home_view(
+    held: list[ConversationView], waiting: list[ConversationView], now: datetime, *, away: bool = False
+) -> dict[str, Any]:
     def section(title: str, views: list[ConversationView], empty: str) -> list[dict[str, Any]]:
         text = "\n".join(_line(v, now) for v in views) if views else f"_{empty}_"
         return [
@@ -36,7 +38,14 @@ def home_view(held: list[ConversationView], waiting: list[ConversationView], now
             {"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}},
         ]
 
+    status: list[dict[str, Any]] = []
+    if away:
+        note = ":zzz: " + t(
+            "You are *away*: automatic assignment passes you over. `/traza back` when you return."
+        )
+        status = [{"type": "section", "text": {"type": "mrkdwn", "text": note}}]
     blocks = [
+        *status,
         *section(
             t("Your conversations ({count})", count=len(held)), held, t("You hold no open conversation.")
         ),

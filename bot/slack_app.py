@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import (
+    ACTION_CANNED,
     ACTION_CLAIM,
     ACTION_CLOSE,
     ACTION_REOPEN,
@@ -41,6 +42,7 @@ from bot.cards import (
     transfer_modal,
 )
 from bot.events import classify
+from bot.modals import CANNED_ACTION, CANNED_BLOCK, CANNED_MODAL_CALLBACK_ID, canned_modal
 from bridge.domain import parse_ref
 from bridge.errors import InvalidInput
 from bridge.i18n import t
@@ -51,7 +53,15 @@ log = logging.getLogger("traza.slack")
 SHORTCUT_CALLBACK_IDS = tuple(
     f"conv_{verb}_shortcut" for verb in ("claim", "transfer", "close", "reopen", "history")
 )
-BUTTON_ACTION_IDS = (ACTION_CLAIM, ACTION_CLOSE, ACTION_REOPEN, ACTION_TRANSFER, ACTION_TEMPLATE)
+BUTTON_ACTION_IDS = (
+    ACTION_CLAIM,
+    ACTION_CLOSE,
+    ACTION_REOPEN,
+    ACTION_TRANSFER,
+    ACTION_TEMPLATE,
+    ACTION_CANNED,
+)
+MODAL_VERBS = ("transfer", "template", "canned")
 
 
 class InteractionHandler(Protocol):
@@ -83,6 +93,14 @@ class InteractionHandler(Protocol):
 
     def teams(self) -> list[tuple[str, str]]: ...
 
+    async def canned_choices(self, ref: int) -> list[tuple[str, str, str]]:
+        """``(id, title, text)`` of the canned replies offered on conversation ``ref``."""
+        ...
+
+    async def send_canned(self, ref: int, user: str, canned_id: str) -> str:
+        """Raises ``InvalidInput`` with the reason when the picker may not send it (shown on the modal)."""
+        ...
+
     async def home_opened(self, user: str) -> None:
         """Queue a refresh of ``user``'s App Home."""
         ...
@@ -106,6 +124,7 @@ def build_bolt_app(client: AsyncWebClient, signing_secret: str, handler: Interac
     _register_shortcuts(app, handler)
     _register_transfer_modal(app, handler)
     _register_template_modal(app, handler)
+    _register_canned_modal(app, handler)
 
     @app.event("app_mention")
     async def on_mention(body: dict[str, Any]) -> None:
@@ -168,7 +187,7 @@ def _register_buttons(app: AsyncApp, handler: InteractionHandler) -> None:
         if ref is None:
             return
         verb = str(action.get("action_id", "")).removeprefix("conv_")
-        if verb in ("transfer", "template"):
+        if verb in MODAL_VERBS:
             await _open_modal(client, handler, body, verb, ref, channel, thread)
             return
         await handler.tell(channel, thread, user, await handler.act(verb, ref, user))
@@ -210,15 +229,26 @@ async def _open_modal(
     thread: object,
 ) -> None:
     metadata = json.dumps({"ref": ref, "channel": channel, "thread_ts": thread})
+    user = str((body.get("user") or {}).get("id", ""))
     if verb == "transfer":
         view = transfer_modal(ref, handler.teams(), metadata)
+    elif verb == "canned":
+        try:
+            replies = await handler.canned_choices(ref)
+        except InvalidInput as exc:
+            replies, reason = [], str(exc)
+        else:
+            reason = "No canned replies are configured for this team (`canned:` in traza.yml)."
+        if not replies:
+            await handler.tell(channel, str(thread) if thread else None, user, reason)
+            return
+        view = canned_modal(ref, replies, metadata)
     else:
         view = template_modal(ref, metadata)
     try:
         await client.views_open(trigger_id=body.get("trigger_id"), view=view)
     except SlackApiError as exc:
         log.warning("could not open the %s modal: %s", verb, exc.response.get("error"))
-        user = str((body.get("user") or {}).get("id", ""))
         await handler.tell(
             channel,
             str(thread) if thread else None,
@@ -299,3 +329,20 @@ def _register_template_modal(app: AsyncApp, handler: InteractionHandler) -> None
 
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _register_canned_modal(app: AsyncApp, handler: InteractionHandler) -> None:
+    @app.view(CANNED_MODAL_CALLBACK_ID)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
+        sub = _Submission.of(body)
+        chosen = sub.field(CANNED_BLOCK, CANNED_ACTION, "selected_option") or {}
+        if sub.ref is None or not chosen.get("value"):
+            await ack(response_action="errors", errors={CANNED_BLOCK: "Choose a canned reply."})
+            return
+        try:
+            answer = await handler.send_canned(sub.ref, sub.user, str(chosen["value"]))
+        except InvalidInput as exc:
+            await ack(response_action="errors", errors={CANNED_BLOCK: str(exc)[:150]})
+            return
+        await ack()
+        await handler.tell(sub.channel, sub.thread_ts, sub.user, answer)

@@ -23,6 +23,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import card_message
+from bot.presence import PresenceCache
 from bot.render import customer_username, render_inbound
 from bridge.contacts import display_phone
 from bridge.domain import ConversationView, SlackTs
@@ -82,6 +83,10 @@ class SlackSurface:
     def __init__(self, client: AsyncWebClient) -> None:
         self.client = client
         self._names: dict[str, str] = {}
+        self._presence = PresenceCache(client)
+
+    async def is_away(self, user: str) -> bool:
+        return await self._presence.is_away(user)
 
     async def post_card(self, view: ConversationView, now: datetime) -> SlackTs:
         card = card_message(view, now)

@@ -1,14 +1,16 @@
 """The teams and routing configuration (``traza.yml``), validated into frozen objects.
 
-Routing has its own modules: ``bridge.rules`` (``routing.rules``), ``bridge.schedule``
-(``teams[].hours``) and ``bridge.routing`` (how they are evaluated). Customer facts for rules come
-from ``customers:`` (phone → attributes) and ``routing.vip`` (phones that get ``vip: "true"``) until
-a CRM lookup supplies them: ``customer_facts`` is the one place that reads them.
-
 ``load_config(data)`` takes the already-parsed YAML document (a plain mapping) and either returns a
 ``TrazaConfig`` or raises ``ConfigError`` whose lines each name the offending key path, for example
 ``teams[1].slack_channel: required``. Unknown keys are tolerated (more are welcome) but reported by
 ``ConfigError`` only when they look like typos of known ones is not attempted: they are simply ignored.
+
+Issue 5 keys are parsed by the modules that own their meaning, with the same key paths:
+``teams[].assignment`` (``bridge.assignment``), ``canned`` and ``csat`` at the top level or per team
+(``bridge.teamtools``), ``routing.rules`` (``bridge.rule_parser``, evaluated by ``bridge.routing``)
+and ``teams[].hours`` (``bridge.schedule``). Customer facts for rules come from ``customers:``
+(phone → attributes) and ``routing.vip`` (phones that get ``vip: "true"``), read by
+``customer_facts``, on top of what CRM lookups said (``store.customer_facts``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.assignment import MANUAL, AssignmentPolicy, parse_policy
 from bridge.checking import Checker as _Checker
 from bridge.contacts import normalize_phone, phone_variants
 from bridge.domain import SlackChannel, SlackUserId, TeamId, WaPhoneNumberId
@@ -26,6 +29,7 @@ from bridge.integrations import Enrichment, WebhookEndpoint, load_enrichment, lo
 from bridge.rule_parser import RuleParser
 from bridge.rules import Rule
 from bridge.schedule import BusinessHours, parse_hours
+from bridge.teamtools import NO_CSAT, CannedReply, CsatPolicy, parse_canned, parse_csat
 
 DEFAULT_STAMP = "*{agent} · {team}*\n{text}"
 _TEAM_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
@@ -51,6 +55,9 @@ class Team:
     stamp: str | None = None
     hours: BusinessHours | None = None
     distribute: str = "least_busy"
+    assignment: AssignmentPolicy = MANUAL
+    canned: tuple[CannedReply, ...] = ()
+    csat: CsatPolicy | None = None
 
     @property
     def slack_channel(self) -> SlackChannel:
@@ -87,6 +94,8 @@ class TrazaConfig:
     """Phone digits (with their national variants) of VIP customers (``routing.vip``)."""
     customers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """Static customer facts by phone digits (``customers:``), until a CRM lookup provides them."""
+    canned: tuple[CannedReply, ...] = ()
+    csat: CsatPolicy = NO_CSAT
 
     def secret_env_names(self) -> list[str]:
         """Environment variables ``traza.yml`` names as holding secrets (webhook and CRM credentials)."""
@@ -118,6 +127,20 @@ class TrazaConfig:
     def stamp_for(self, team_id: str) -> str:
         team = self.team(team_id)
         return team.stamp if team and team.stamp else self.stamp
+
+    def canned_for(self, team_id: str) -> tuple[CannedReply, ...]:
+        """The team's canned replies first, then the global ones whose id the team does not reuse."""
+        team = self.team(team_id)
+        own = team.canned if team else ()
+        return own + tuple(c for c in self.canned if all(o.id != c.id for o in own))
+
+    def csat_for(self, team_id: str) -> CsatPolicy:
+        team = self.team(team_id)
+        return team.csat if team and team.csat else self.csat
+
+    def assignment_for(self, team_id: str) -> AssignmentPolicy:
+        team = self.team(team_id)
+        return team.assignment if team else MANUAL
 
 
 def load_config(data: object) -> TrazaConfig:
@@ -158,6 +181,8 @@ def load_config(data: object) -> TrazaConfig:
         language = "en"
     webhooks = load_webhooks(data.get("webhooks"), check.fail)
     enrichment = load_enrichment(data.get("enrichment"), check.fail)
+    canned = parse_canned(data.get("canned"), "canned", check.fail)
+    csat = parse_csat(data.get("csat"), "csat", check.fail) or NO_CSAT
     if check.problems:
         raise ConfigError(check.problems)
     assert default_team is not None
@@ -180,6 +205,8 @@ def load_config(data: object) -> TrazaConfig:
         customers=customers,
         webhooks=webhooks,
         enrichment=enrichment,
+        canned=canned,
+        csat=csat,
     )
 
 
@@ -209,10 +236,26 @@ def _teams(raw: object, check: _Checker) -> list[Team]:
         check.stamp(stamp, f"{path}.stamp")
         keywords = tuple(k.casefold() for k in check.string_list(item, "keywords", path) if k)
         leads, members = check.users(item, "leads", path), check.users(item, "members", path)
+        assignment = parse_policy(item.get("assignment"), f"{path}.assignment", check.fail)
+        canned = parse_canned(item.get("canned"), f"{path}.canned", check.fail)
+        csat = parse_csat(item.get("csat"), f"{path}.csat", check.fail)
         if team_id and name and channels:
             seen.add(team_id)
             teams.append(
-                Team(TeamId(team_id), name, channels, leads, members, keywords, stamp, hours, distribute)
+                Team(
+                    TeamId(team_id),
+                    name,
+                    channels,
+                    leads,
+                    members,
+                    keywords,
+                    stamp,
+                    hours=hours,
+                    distribute=distribute,
+                    assignment=assignment,
+                    canned=canned,
+                    csat=csat,
+                )
             )
     _check_shared_channels(teams, check)
     return teams

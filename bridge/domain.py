@@ -121,6 +121,34 @@ class EventType(enum.StrEnum):
     CUSTOMER_ENRICHED = "CustomerEnriched"
     CUSTOMER_ENRICHMENT_FAILED = "CustomerEnrichmentFailed"
     WEBHOOK_DEAD_LETTERED = "WebhookDeadLettered"
+    CONVERSATION_ASSIGNED = "ConversationAssigned"
+    """Traza picked a holder by the team's assignment rule (payload: mode, candidates, loads, reason)."""
+    ASSIGNMENT_DEFERRED = "AssignmentDeferred"
+    """The rule found nobody free (all away or at capacity): the conversation waits in the queue."""
+    CONVERSATION_RETURNED = "ConversationReturned"
+    """The holder left the customer unanswered past ``return_after_minutes``: back to the queue."""
+    AGENT_WENT_AWAY = "AgentWentAway"
+    AGENT_CAME_BACK = "AgentCameBack"
+    LABELS_CHANGED = "LabelsChanged"
+    CSAT_REQUESTED = "CsatRequested"
+    CSAT_ANSWERED = "CsatAnswered"
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierConversation:
+    """One of the customer's previous conversations, as linked on the card."""
+
+    ref: Ref
+    opened_at: datetime
+    state: ConversationState
+    slack_channel: SlackChannel
+    slack_thread_ts: SlackTs | None
+
+    @property
+    def permalink(self) -> str | None:
+        if not self.slack_thread_ts:
+            return None
+        return f"https://slack.com/archives/{self.slack_channel}/p{self.slack_thread_ts.replace('.', '')}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +179,9 @@ class ConversationView:
     """What the CRM lookup said about the customer (``account``, ``owner``…), in configured order."""
     crm_problem: str | None = None
     """Why the CRM lookup failed, shown on the card; ``None`` when it worked or did not run."""
+    labels: tuple[str, ...] = ()
+    earlier: tuple[EarlierConversation, ...] = ()
+    """The customer's previous conversations (newest first), loaded for the card only."""
     routing_rule: str | None = None
     """Which routing rule sent the conversation to its team, and why (shown on the card)."""
 

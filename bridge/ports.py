@@ -148,6 +148,10 @@ class AgentDesk(Protocol):
 
     async def publish_home(self, user: str, view: dict[str, object]) -> None: ...
 
+    async def is_away(self, user: str) -> bool:
+        """Slack presence says ``away`` (unknown counts as present)."""
+        ...
+
 
 class DeliveryLedger(Protocol):
     async def view(self, conversation_id: int) -> ConversationView: ...

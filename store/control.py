@@ -20,7 +20,7 @@ from bridge.control import check_claim, check_close, check_note, check_reopen, c
 from bridge.domain import ConversationState, ConversationView, EventType
 from bridge.errors import InvalidInput
 from bridge.i18n import t
-from store import events, jobs
+from store import assignment, csat, events, jobs
 from store.channels import channel_for
 from store.conversations import find_by_ref, find_by_thread
 from store.events import NewEvent
@@ -34,7 +34,7 @@ async def record_claim(
     await conn.execute(
         update(conversations)
         .where(conversations.c.id == view.id)
-        .values(assignee=user, state=ConversationState.ASSIGNED)
+        .values(assignee=user, state=ConversationState.ASSIGNED, assigned_at=now)
     )
     await events.append(
         conn,
@@ -157,6 +157,7 @@ class Control:
                     ],
                 )
                 await self._card(conn, view)
+                await csat.queue_question(conn, self.config, view, self.clock())
                 return t("Closed #{ref}.", ref=ref) + (
                     " " + t("Reason: {reason}", reason=reason) if reason else ""
                 )
@@ -189,7 +190,14 @@ class Control:
                     await conn.execute(
                         update(conversations)
                         .where(conversations.c.id == view.id)
-                        .values(state=state, closed_at=None, closed_by=None, close_reason=None)
+                        .values(
+                            state=state,
+                            closed_at=None,
+                            closed_by=None,
+                            close_reason=None,
+                            # the holder's clock for return_after_minutes starts again at the reopen
+                            assigned_at=self.clock() if view.assignee else None,
+                        )
                     )
                     await events.append(conn, [self._event(view, EventType.CONVERSATION_REOPENED, user, {})])
                     await self._card(conn, view)
@@ -286,7 +294,7 @@ class Control:
         await conn.execute(
             update(conversations)
             .where(conversations.c.id == view.id)
-            .values(team_id=team.id, assignee=agent, state=state)
+            .values(team_id=team.id, assignee=agent, state=state, assigned_at=self.clock() if agent else None)
         )
         payload = {
             "from_team": view.team_id,
@@ -306,4 +314,8 @@ class Control:
             self.clock(),
             slack_channel=channel,
         )
+        if agent is None:
+            await assignment.queue_assignment(
+                conn, self.config, view.id, team.id, self.clock(), "transferred"
+            )
         return channel

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,13 +13,17 @@ from bridge.contacts import display_phone
 from bridge.domain import (
     ConversationState,
     ConversationView,
+    EarlierConversation,
     Ref,
     SlackChannel,
     SlackTs,
     SlackUserId,
     TeamId,
 )
+from bridge.teamtools import decode_labels
 from store.tables import business_numbers, contacts, conversations, customer_facts
+
+EARLIER_ON_CARD = 5
 
 
 def view_query() -> Select[tuple[object, ...]]:
@@ -43,6 +48,36 @@ def view_query() -> Select[tuple[object, ...]]:
 async def load_view(conn: AsyncConnection, config: TrazaConfig, conversation_id: int) -> ConversationView:
     row = (await conn.execute(view_query().where(conversations.c.id == conversation_id))).mappings().one()
     return _to_view(row, config)
+
+
+async def load_card_view(
+    conn: AsyncConnection, config: TrazaConfig, conversation_id: int
+) -> ConversationView:
+    """``load_view`` plus what only the card shows: the customer's earlier conversations."""
+    view = await load_view(conn, config, conversation_id)
+    c = conversations.c
+    rows = (
+        await conn.execute(
+            select(c.ref, c.opened_at, c.state, c.slack_channel, c.slack_thread_ts)
+            .where(
+                c.contact_id == select(c.contact_id).where(c.id == conversation_id).scalar_subquery(),
+                c.id < conversation_id,
+            )
+            .order_by(c.id.desc())
+            .limit(EARLIER_ON_CARD)
+        )
+    ).all()
+    earlier = tuple(
+        EarlierConversation(
+            Ref(r.ref),
+            r.opened_at,
+            ConversationState(r.state),
+            SlackChannel(r.slack_channel),
+            SlackTs(r.slack_thread_ts) if r.slack_thread_ts else None,
+        )
+        for r in rows
+    )
+    return replace(view, earlier=earlier)
 
 
 async def find_by_ref(conn: AsyncConnection, config: TrazaConfig, ref: int) -> ConversationView | None:
@@ -98,6 +133,7 @@ def _to_view(row: object, config: TrazaConfig) -> ConversationView:
         close_reason=r["close_reason"],
         customer_facts=_facts(r["crm_facts"]),
         crm_problem=r["crm_problem"],
+        labels=decode_labels(r.get("labels")),
         routing_rule=r.get("routing_rule"),
     )
 

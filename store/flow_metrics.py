@@ -4,7 +4,8 @@ and where customers wrote. Published in ``docs/metrics.md`` beside the counts an
 
 - *time in state*: seconds each team's conversations spent **open** (in the queue, nobody holds them)
   and **assigned** (an agent holds them) inside ``[since, until)``, from the state events.
-- *handoffs*: a transfer, or a claim that takes a conversation from another holder.
+- *handoffs*: a transfer, or a claim or automatic assignment that takes a conversation from another
+  holder.
 - *reopen rate*: distinct conversations reopened over distinct conversations closed in the period.
 - *per number* and *per hour*: conversations opened and customer messages by business number, and
   customer messages by hour of the day (UTC).
@@ -78,6 +79,10 @@ class Flow:
             team, holder = row["team_id"], None
         elif kind == EventType.CONVERSATION_CLAIMED:
             holder = payload.get("assignee") or row["actor"]
+        elif kind == EventType.CONVERSATION_ASSIGNED:
+            holder = payload.get("assignee") or holder
+        elif kind == EventType.CONVERSATION_RETURNED:
+            holder = None
         elif kind == EventType.CONVERSATION_TRANSFERRED:
             team = payload.get("to_team") or team
             holder = payload.get("to_agent") or payload.get("assignee")
@@ -95,7 +100,7 @@ class Flow:
             self._number(row, "conversations_opened")
         elif kind == EventType.CONVERSATION_TRANSFERRED:
             self.handoffs += 1
-        elif kind == EventType.CONVERSATION_CLAIMED:
+        elif kind in (EventType.CONVERSATION_CLAIMED, EventType.CONVERSATION_ASSIGNED):
             if before is not None and before.holder and before.holder != after.holder:
                 self.handoffs += 1
         elif kind == EventType.CONVERSATION_CLOSED:

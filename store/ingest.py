@@ -38,7 +38,7 @@ from bridge.inbound import (
 )
 from bridge.routing import RoutingDecision
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
-from store import events, jobs
+from store import csat, events, jobs
 from store.events import NewEvent
 from store.routing import Router, menu_failed
 from store.tables import business_numbers, contacts, conversations, message_links, webhook_inbox
@@ -211,6 +211,8 @@ class Ingest:
             return
         await self._business_number(msg.phone_number_id, msg.display_phone_number)
         contact_id = await self._contact(msg.sender, msg.body)
+        if await csat.record_answer(self.conn, self.config, self.now, msg, contact_id, self.new_events):
+            return  # a CSAT answer belongs to the conversation it rates, never opens a new one
         conv = await self._open_conversation(contact_id, msg)
         held = conv["menu_until"] is not None
         kind = body_kind(msg.body)

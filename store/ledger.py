@@ -20,7 +20,7 @@ from bridge.i18n import t
 from bridge.inbound import EditBody, InboundMessage, ReactionBody, RevokeBody
 from bridge.ports import InboundToMirror, OutboundItem
 from store import events, jobs
-from store.conversations import load_view
+from store.conversations import load_card_view, load_view
 from store.events import NewEvent
 from store.tables import contacts, conversation_threads, conversations, message_links
 from store.tables import jobs as jobs_table
@@ -34,8 +34,9 @@ class JobLedger:
         self.engine, self.config, self.job_id, self.clock = engine, config, job_id, clock
 
     async def view(self, conversation_id: int) -> ConversationView:
+        # The card shows the customer's earlier conversations: one indexed query more per job.
         async with self.engine.connect() as conn:
-            return await load_view(conn, self.config, conversation_id)
+            return await load_card_view(conn, self.config, conversation_id)
 
     async def inbound(self, link_id: int) -> InboundToMirror:
         async with self.engine.connect() as conn:

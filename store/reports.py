@@ -21,8 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.contacts import display_phone
 from bridge.domain import EventType
+from bridge.teamtools import decode_labels
 from store.conversations import view_query
 from store.flow_metrics import Flow
+from store.satisfaction import CSAT_EVENTS, csat_summary
 from store.tables import conversations, events
 
 Row = Mapping[Any, Any]
@@ -33,10 +35,12 @@ STATE_EVENTS = frozenset(
         EventType.CONVERSATION_TRANSFERRED,
         EventType.CONVERSATION_CLOSED,
         EventType.CONVERSATION_REOPENED,
+        EventType.CONVERSATION_ASSIGNED,
+        EventType.CONVERSATION_RETURNED,
         EventType.CONVERSATION_ROUTED,
     }
 )
-METRIC_EVENTS = STATE_EVENTS | {EventType.CUSTOMER_MESSAGE_RECEIVED, EventType.REPLY_RECEIVED}
+METRIC_EVENTS = STATE_EVENTS | CSAT_EVENTS | {EventType.CUSTOMER_MESSAGE_RECEIVED, EventType.REPLY_RECEIVED}
 PER_TEAM = ("conversations_opened", "customer_messages", "agent_replies")
 COUNTED = (*PER_TEAM, "conversations_closed", "conversations_reopened", "transfers")
 _METRIC_COLUMNS = (
@@ -66,6 +70,7 @@ def _summary(r: Row) -> dict[str, Any]:
         "closed_at": r["closed_at"],
         "last_customer_message_at": r["last_customer_message_at"],
         "first_response_at": r["first_response_at"],
+        "labels": list(decode_labels(r["labels"])),
     }
 
 
@@ -78,10 +83,12 @@ async def list_conversations(
     until: datetime | None = None,
     cursor: int | None = None,
     limit: int = 50,
+    label: str | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """Conversations newest first (opened in ``[since, until)``) and the cursor of the next page."""
     c = conversations.c
     conditions = [c.team_id == team] if team is not None else []
+    conditions += [c.labels.contains(f",{label},", autoescape=True)] if label is not None else []
     conditions += [c.state == state] if state is not None else []
     conditions += [c.opened_at >= since] if since is not None else []
     conditions += [c.opened_at < until] if until is not None else []
@@ -196,6 +203,10 @@ def _track_state(tally: _Tally, row: Row) -> None:
         team, assignee = row["team_id"], None
     elif kind == EventType.CONVERSATION_CLAIMED:
         assignee = payload.get("assignee") or row["actor"]
+    elif kind == EventType.CONVERSATION_ASSIGNED:
+        assignee = payload.get("assignee") or assignee
+    elif kind == EventType.CONVERSATION_RETURNED:
+        assignee = None
     elif kind == EventType.CONVERSATION_TRANSFERRED:
         team = payload.get("to_team") or row["team_id"]
         assignee = payload.get("to_agent") or payload.get("assignee")
@@ -283,6 +294,7 @@ def summarize(
         ],
         "backlog": {"open": backlog["open"], "assigned": backlog["assigned"]},
         **flow.result(),
+        "csat": csat_summary(rows, since=since, until=until, team=team),
     }
 
 

@@ -34,7 +34,7 @@ from bridge.domain import ConversationState, EventType
 from bridge.inbound import ChoiceBody, InboundMessage, TextBody, plain_text
 from bridge.routing import MenuPending, RoutingDecision, route
 from bridge.rules import Menu, RoutingFacts, human_duration
-from store import events, jobs
+from store import assignment, events, jobs
 from store.channels import channel_for
 from store.customer_facts import facts_for_contact
 from store.events import NewEvent
@@ -96,6 +96,10 @@ class Router:
         key = f"conv:{conv['id']}"
         await jobs.enqueue(
             self.conn, key, "post_card", {"conversation_id": conv["id"]}, self.now, slack_channel=channel
+        )
+        # Routed (at once, by a menu answer or by its timeout): the team's assignment rule picks an agent.
+        await assignment.queue_assignment(
+            self.conn, self.config, int(conv["id"]), team.id, self.now, "opened"
         )
         if held:
             for link_id in await self._held_links(int(conv["id"])):

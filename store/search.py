@@ -239,6 +239,26 @@ def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
             return t("routing menu sent to the customer: {options}", options=options)
         case "AutomaticMessageSent":
             return t("automatic message sent to the customer")
+        case "ConversationAssigned":
+            return t(
+                "assigned to <@{agent}> ({reason})",
+                agent=payload.get("assignee"),
+                reason=payload.get("reason", ""),
+            )
+        case "AssignmentDeferred":
+            return t("not assigned: {reason}", reason=payload.get("reason", ""))
+        case "ConversationReturned":
+            return t(
+                "back to the queue: <@{agent}> did not answer in time", agent=payload.get("previous_assignee")
+            )
+        case "LabelsChanged":
+            return t("labels: {labels}", labels=" ".join(payload.get("labels") or []) or t("none"))
+        case "CsatRequested":
+            if payload.get("sent"):
+                return t("CSAT question sent")
+            return t("CSAT not sent: {reason}", reason=payload.get("reason"))
+        case "CsatAnswered":
+            return t("CSAT answer: {score}/{top}", score=payload.get("score"), top=payload.get("top"))
     return event_type
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -136,10 +137,21 @@ conversations = Table(
     Column("close_reason", Text),
     Column("previous_conversation_id", Id, ForeignKey("conversations.id")),
     Column("routing_rule", String(200)),
+    Column("assigned_at", Ts),
+    Column("labels", Text),  # ",a,b," (see bridge.teamtools.encode_labels); the events hold the history
     # A conversation waiting for the customer's answer to a routing menu (rule ``menu_rule``) until
     # ``menu_until``; NULL once routed. Held conversations have no card and their messages wait.
     Column("menu_rule", Integer),
     Column("menu_until", Ts),
+)
+Index("ix_conversations_assignee", conversations.c.assignee, conversations.c.state)
+Index("ix_conversations_contact", conversations.c.contact_id, conversations.c.id)
+Index(
+    "ix_conversations_live_team",
+    conversations.c.team_id,
+    conversations.c.state,
+    sqlite_where=text("state != 'closed'"),
+    postgresql_where=text("state != 'closed'"),
 )
 Index("ix_conversations_menu_until", conversations.c.menu_until)
 # One open conversation per customer and business number, enforced by the database.
@@ -284,7 +296,26 @@ customer_facts = Table(
 )
 Index("ix_customer_facts_contact", customer_facts.c.contact_id, customer_facts.c.looked_up_at)
 
+agent_status = Table(
+    "agent_status",
+    metadata,
+    Column("user_id", String(40), primary_key=True),
+    Column("away", Boolean, nullable=False),
+    Column("since", Ts, nullable=False),
+)
+
+# One row per team with automatic assignment: where its round robin stands. Locking it serializes
+# the team's assignment decisions across workers, so loads and capacity are read and written as one.
+team_assignment = Table(
+    "team_assignment",
+    metadata,
+    Column("team_id", String(40), primary_key=True),
+    Column("last_agent", String(40)),
+    Column("updated_at", Ts, nullable=False),
+)
+
 __all__ = [
+    "agent_status",
     "business_numbers",
     "contacts",
     "conversations",
@@ -296,6 +327,7 @@ __all__ = [
     "message_links",
     "metadata",
     "processed_keys",
+    "team_assignment",
     "teams",
     "webhook_cursors",
     "webhook_deliveries",

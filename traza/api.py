@@ -42,6 +42,7 @@ class ConversationSummary(BaseModel):
     closed_at: datetime | None
     last_customer_message_at: datetime | None
     first_response_at: datetime | None
+    labels: list[str] = []
 
 
 class ConversationDetail(ConversationSummary):
@@ -114,6 +115,15 @@ class NumberVolume(BaseModel):
     customer_messages: int
 
 
+class Csat(BaseModel):
+    asked: int
+    answered: int
+    response_rate: float | None
+    average: float | None
+    answers: int
+    by_score: dict[str, int]
+
+
 class Metrics(BaseModel):
     since: datetime | None
     until: datetime
@@ -135,6 +145,7 @@ class Metrics(BaseModel):
     reopen_rate: float | None
     per_number: list[NumberVolume]
     per_hour: list[int]
+    csat: Csat
 
 
 def _bad(reason: str) -> HTTPException:
@@ -201,12 +212,22 @@ class _Api:
         until: Instant = None,
         cursor: Cursor = None,
         limit: Limit = 50,
+        label: Annotated[
+            str | None, Query(max_length=30, description="only conversations with this label")
+        ] = None,
     ) -> ConversationPage:
-        """Conversations newest first, filtered by team, state and opening time ``[since, until)``."""
+        """Conversations newest first, filtered by team, state, label and opening time ``[since, until)``."""
         start, end = _period(since, until)
         async with self.get_engine().connect() as conn:
             items, next_cursor = await reports.list_conversations(
-                conn, team=team, state=state, since=start, until=end, cursor=cursor, limit=limit
+                conn,
+                team=team,
+                state=state,
+                since=start,
+                until=end,
+                cursor=cursor,
+                limit=limit,
+                label=label.lower() if label else None,
             )
         return ConversationPage.model_validate(
             {"items": [self._named(i) for i in items], "next_cursor": next_cursor}

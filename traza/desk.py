@@ -18,7 +18,9 @@ from bridge.control import visible_teams
 from bridge.domain import ConversationState, parse_ref
 from bridge.errors import InvalidInput
 from bridge.i18n import t
-from store import search
+from store import labels, search
+from store.away import set_away as record_away
+from store.canned import send_canned
 from store.control import Control
 from store.tables import contacts, conversations
 from store.templates import start_conversation
@@ -184,3 +186,17 @@ class Desk:
 
     async def start(self, user: str, target: str, template: str | None, params: list[str]) -> str:
         return await start_conversation(self.engine, self.config, self.clock, user, target, template, params)
+
+    async def tag(self, ref: int, user: str, changes: list[str]) -> str:
+        return await labels.tag(self.engine, self.config, self.clock, ref, user, changes)
+
+    async def set_away(self, user: str, away: bool) -> str:
+        return await record_away(self.engine, self.config, user, away, self.clock())
+
+    async def send_canned(self, ref: int, user: str, canned_id: str) -> str:
+        return await send_canned(self.engine, self.config, self.clock, ref, user, canned_id)
+
+    async def canned_choices(self, ref: int) -> list[tuple[str, str, str]]:
+        """``(id, title, text)`` of the canned replies offered on conversation ``ref``."""
+        view = await self.control.view(ref)
+        return [(c.id, c.title, c.text) for c in self.config.canned_for(view.team_id)]

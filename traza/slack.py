@@ -93,6 +93,14 @@ class Interactions:
     def teams(self) -> list[tuple[str, str]]:
         return [(t.id, t.name) for t in self.runtime.config.teams]
 
+    async def canned_choices(self, ref: int) -> list[tuple[str, str, str]]:
+        return await self.desk.canned_choices(ref)
+
+    async def send_canned(self, ref: int, user: str, canned_id: str) -> str:
+        answer = await self.desk.send_canned(ref, user, canned_id)
+        await self.runtime.coordinator.wake("jobs")
+        return answer
+
     async def on_thread_event(self, item: ThreadEvent, event_id: str | None) -> None:
         recorded = await record_thread_event(
             self.runtime.engine, self.runtime.config, item, event_id, datetime.now(UTC)

@@ -32,6 +32,7 @@ from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases
 from store.automatic import AutomaticJobLedger
+from store.away import manually_away
 from store.coordination import Coordinator
 from store.customer_facts import FactsLedger
 from store.events import NewEvent
@@ -40,10 +41,19 @@ from store.jobs import Job
 from store.ledger import JobLedger
 from store.queues import agent_queue
 from store.routing import expire_menus
+from traza import teamwork
 
 log = logging.getLogger("traza.worker")
 PACED_KINDS = frozenset(
-    {"post_card", "mirror_inbound", "transfer_card", "transfer_context", "post_note", "thread_notice"}
+    {
+        "post_card",
+        "mirror_inbound",
+        "transfer_card",
+        "transfer_context",
+        "post_note",
+        "thread_notice",
+        "post_canned",
+    }
 )
 CONFIG_ERRORS = frozenset(
     {
@@ -117,6 +127,7 @@ class Worker:
             asyncio.create_task(self._guarded(self._ingest_loop, stop), name="traza-ingest"),
             asyncio.create_task(self._guarded(self._dispatch_loop, stop), name="traza-dispatch"),
             asyncio.create_task(self._guarded(self._lease_loop, stop), name="traza-leases"),
+            asyncio.create_task(self._guarded(self._assignment_loop, stop), name="traza-assignment"),
         ]
         try:
             await stop.wait()
@@ -129,6 +140,7 @@ class Worker:
             for task in self.running.values():
                 task.cancel()
             await leases.release(self.engine, "ingest", self.holder)
+            await leases.release(self.engine, "assign", self.holder)
 
     async def _guarded(self, loop: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:
         """Run a loop forever, logging and restarting it after a crash (the database may be away)."""
@@ -222,6 +234,9 @@ class Worker:
         self.running.pop(job.id, None)
         self.busy_keys.discard(job.queue_key)
         self.coordinator._signals["jobs"].set()
+
+    async def _assignment_loop(self, stop: asyncio.Event) -> None:
+        await teamwork.sweep_loop(self.engine, self.config, self.holder, stop, self.clock)
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -337,7 +352,9 @@ class Worker:
             case "publish_home":
                 async with self.engine.connect() as conn:
                     held, waiting = await agent_queue(conn, self.config, job.payload["user"])
-                await self.desk.publish_home(job.payload["user"], home_view(held, waiting, self.clock()))
+                    away = bool(await manually_away(conn, [job.payload["user"]]))
+                view = home_view(held, waiting, self.clock(), away=away)
+                await self.desk.publish_home(job.payload["user"], view)
                 await ledger.done()
             case "list_templates":
                 await deliver.list_templates(
@@ -365,6 +382,8 @@ class Worker:
                     await ledger.done()
                 else:
                     await enrich_customer(job.payload["conversation_id"], self.crm, facts)
+            case kind if kind in teamwork.KINDS:
+                await teamwork.handle(job, self.engine, self.config, self.desk, self.sender, self.clock)
             case "notify_agent":
                 p = job.payload
                 await self.desk.tell(p["channel"], p.get("thread_ts"), p["user"], p["text"])

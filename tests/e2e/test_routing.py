@@ -405,3 +405,29 @@ async def crm_facts(h: Harness, wa_id: str) -> dict[str, str]:
             return dict(await facts_for_contact(conn, int(contact))) if contact is not None else {}
     finally:
         await engine.dispose()
+
+
+async def test_a_conversation_routed_when_its_menu_times_out_is_assigned_by_its_team(
+    traza_env: dict[str, str], fakes: tuple[FakeSlack, FakeGraph]
+) -> None:
+    data = yaml.safe_load(CONFIG)
+    data["teams"][1]["assignment"] = {"mode": "round_robin"}  # soporte: U0AGENT003
+    (customer,) = wa_ids(1)
+    async with traza_with(traza_env, fakes, load_config(data)) as h:
+        await say(h, customer, "hola", number=QUICK_MENU_NUMBER)
+        decision = await decision_for(h, SOPORTE, customer)
+        assert decision["rule"] == "routing.default_team"
+
+        async def assignee() -> str | None:
+            engine = create_engine(h.settings.database_url)
+            try:
+                async with engine.connect() as conn:
+                    return await conn.scalar(
+                        select(conversations.c.assignee)
+                        .join(contacts, contacts.c.id == conversations.c.contact_id)
+                        .where(contacts.c.wa_id == customer)
+                    )
+            finally:
+                await engine.dispose()
+
+        assert await eventually(assignee, 10, "the conversation assigned") == "U0AGENT003"

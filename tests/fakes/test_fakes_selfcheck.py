@@ -226,6 +226,17 @@ async def test_users_views_response_url(slack: FakeSlack) -> None:
     assert err.value.response["error"] == "invalid_auth"
 
 
+async def test_users_get_presence(slack: FakeSlack) -> None:
+    client = client_for(slack)
+    assert (await client.users_getPresence(user="U0AGENT001"))["presence"] == "active"
+    slack.set_user("U0AGENT001", presence="away")
+    assert (await client.users_getPresence(user="U0AGENT001"))["presence"] == "away"
+    assert "presence" not in (await client.users_info(user="U0AGENT001"))["user"]
+    with pytest.raises(SlackApiError) as err:
+        await client.users_getPresence(user="C0NOTAUSER")
+    assert err.value.response["error"] == "user_not_found"
+
+
 def test_pacing_checker() -> None:
     slack = FakeSlack()
     with slack:

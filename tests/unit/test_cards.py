@@ -123,7 +123,7 @@ def test_live_card_buttons(state: ConversationState) -> None:
     card = card_message(make_view(state), NOW)
     block = actions_block(card)
     assert block["block_id"] == f"conv_actions_{state.value}"
-    assert action_ids(card) == ["conv_claim", "conv_transfer", "conv_close"]
+    assert action_ids(card) == ["conv_claim", "conv_transfer", "conv_canned", "conv_close"]
     by_id = {e["action_id"]: e for e in block["elements"]}
     assert by_id["conv_claim"]["style"] == "primary"
     assert by_id["conv_close"]["style"] == "danger"
@@ -322,6 +322,47 @@ def test_a_failed_crm_lookup_is_said_on_the_card_and_no_facts_means_no_line() ->
         {"type": "mrkdwn", "text": ":warning: CRM lookup failed: timed out after 2 s"}
     ]
     assert crm_block(card_message(make_view(), NOW)) is None
+
+
+def test_card_shows_labels_and_the_customers_earlier_conversations_with_links() -> None:
+    from bridge.domain import EarlierConversation
+
+    earlier = (
+        EarlierConversation(
+            Ref(1001),
+            NOW - timedelta(days=40),
+            ConversationState.CLOSED,
+            SlackChannel("C0VENTAS01"),
+            SlackTs("1.2"),
+        ),
+        EarlierConversation(
+            Ref(999), NOW - timedelta(days=90), ConversationState.CLOSED, SlackChannel("C0X"), None
+        ),
+    )
+    card = card_message(make_view(labels=("refund", "vip"), earlier=earlier), NOW)
+    context = next(b for b in card["blocks"] if b.get("block_id") == "conv_labels_earlier")
+    text = context["elements"][0]["text"]
+    assert "`refund` `vip`" in text
+    assert "<https://slack.com/archives/C0VENTAS01/p12|#1001 (2025-11-22)>" in text
+    assert "#999 (2025-10-03)" in text and "p999" not in text
+    Block.parse(context)
+
+
+def test_card_without_labels_or_history_has_no_extra_block() -> None:
+    card = card_message(make_view(), NOW)
+    assert all(b.get("block_id") != "conv_labels_earlier" for b in card["blocks"])
+
+
+def test_canned_modal_offers_each_reply_with_a_preview() -> None:
+    from bot.modals import canned_modal
+
+    modal = canned_modal(1042, [("hours", "Opening hours", "We open 9-18\nMon-Fri " + "x" * 200)], "{}")
+    View(**modal).validate_json()
+    option = modal["blocks"][1]["element"]["options"][0]
+    assert option["value"] == "hours" and option["text"]["text"] == "Opening hours"
+    assert len(option["description"]["text"]) <= 75 and "\n" not in option["description"]["text"]
+    with pytest.raises(ValueError):
+        canned_modal(1042, [], "{}")
 
 
 def test_card_says_which_routing_rule_sent_the_conversation_and_why() -> None:

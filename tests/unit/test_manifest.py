@@ -45,7 +45,8 @@ def test_slash_commands(manifest: dict[str, Any]) -> None:
     assert commands["/claim"]["usage_hint"] == "<ref|+phone>"
     for verb in ("claim", "transfer", "close", "reopen", "history", "search", "stats", "note"):
         assert verb in commands["/traza"]["usage_hint"]
-    assert "start|help" in commands["/traza"]["usage_hint"]
+    for verb in ("start", "tag", "away", "back", "help"):
+        assert verb in commands["/traza"]["usage_hint"]
 
 
 def test_message_shortcuts(manifest: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from commands.registry import split_args
 
 MANIFEST = yaml.safe_load((Path(__file__).parents[2] / "app_manifest.yml").read_text())
 SPEC_VERBS = {"claim", "transfer", "close", "reopen", "history", "search", "stats", "note", "start", "help"}
+TEAM_VERBS = {"tag", "away", "back"}  # issue 5: labels and being away from automatic assignment
 
 
 def test_every_manifest_command_is_in_the_registry_and_back() -> None:
@@ -21,8 +22,16 @@ def test_every_manifest_command_is_in_the_registry_and_back() -> None:
     assert manifest == set(commands.ALL_COMMANDS)
 
 
-def test_the_traza_verbs_are_exactly_the_spec_list() -> None:
-    assert set(commands.VERBS) == SPEC_VERBS
+def test_the_traza_verbs_are_the_spec_list_and_the_team_verbs() -> None:
+    assert set(commands.VERBS) == SPEC_VERBS | TEAM_VERBS
+
+
+def test_every_verb_is_in_the_manifest_usage_hint_and_the_help() -> None:
+    hint = next(c for c in MANIFEST["features"]["slash_commands"] if c["command"] == "/traza")["usage_hint"]
+    listed = set(hint.strip("<> .").split(">")[0].split("|"))
+    assert listed == set(commands.VERBS)
+    for name in commands.VERBS:
+        assert f"/traza {name}" in commands.help_text()
 
 
 def test_every_manifest_shortcut_has_a_listener_and_back() -> None:
@@ -63,6 +72,10 @@ class NoDesk:
         ("/traza", "stats ventas 7d extra", "unexpected 'extra'"),
         ("/traza", "note 1042", "Usage: `/traza note"),
         ("/traza", "start", "Usage: `/traza start"),
+        ("/traza", "tag 1042", "Usage: `/traza tag"),
+        ("/traza", "tag", "Usage: `/traza tag"),
+        ("/traza", "away now", "unexpected 'now'"),
+        ("/traza", "back later", "unexpected 'later'"),
         ("/nope", "", "Unknown command"),
     ],
 )

@@ -75,6 +75,7 @@ class FakeSlack(SlackHttp, FakeServer):
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_info,
             "users.info": self._users_info,
+            "users.getPresence": self._users_get_presence,
             "views.open": self._views_open,
             "views.update": self._views_update,
             "views.publish": self._views_publish,
@@ -192,7 +193,7 @@ class FakeSlack(SlackHttp, FakeServer):
     ) -> None:
         """Override the ``users.info`` profile of ``user_id`` (default display_name is "",
         real_name is "Agent <id>"). Extra keyword fields go on the user object (e.g. tz,
-        is_bot, deleted)."""
+        is_bot, deleted); ``presence="away"`` is what ``users.getPresence`` answers (default active)."""
         with self._lock:
             entry = self._users.setdefault(user_id, {})
             if display_name is not None:

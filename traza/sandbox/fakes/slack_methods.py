@@ -246,6 +246,7 @@ class SlackMethods(SlackStore):
         if not user_id.startswith(("U", "W")):
             raise SlackError("user_not_found")
         custom = dict(self._users.get(user_id, {}))
+        custom.pop("presence", None)  # users.getPresence answers it, not users.info
         is_bot = user_id == BOT_USER_ID
         real_name = str(custom.pop("real_name", BOT_NAME if is_bot else f"Agent {user_id}"))
         display_name = str(custom.pop("display_name", ""))
@@ -279,6 +280,13 @@ class SlackMethods(SlackStore):
             user["profile"]["bot_id"] = BOT_ID
         user.update(custom)
         return {"ok": True, "user": user}
+
+    def _users_get_presence(self, args: JsonDict, ctx: CallContext) -> JsonDict:
+        user_id = require(args, "user", "user_not_found")
+        if not user_id.startswith(("U", "W")):
+            raise SlackError("user_not_found")
+        presence = str(self._users.get(user_id, {}).get("presence", "active"))
+        return {"ok": True, "presence": presence}
 
     def _record_view(self, method: str, args: JsonDict, view_id: str | None = None) -> JsonDict:
         view = args.get("view")
