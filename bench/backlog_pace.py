@@ -5,7 +5,8 @@ messages from a few customers, all routed to one team channel, as fast as it ack
 fake Slack (in this process) records every ``chat.postMessage``. Reported per variant:
 
 * lost / duplicated: every message's unique token must appear in exactly one successful thread reply;
-* 429s seen: posts the fake answered 429 (variant ``429``: every 50th post gets 429 Retry-After: 1;
+* 429s seen: posts the fake answered 429 (variant ``429``: every 10th post — ``--every`` — gets 429
+  Retry-After: 1, often enough to matter now that coalescing makes few posts;
   variant ``plain`` never 429s);
 * channel busy ratio = successful posts / (seconds from the first webhook sent to one pace slot after
   the last post × pace) — how much of the channel's allowance was used while work was queued (target ≥ 90 %);
@@ -71,7 +72,7 @@ class EveryNth429Slack(FakeSlack):
 
 
 def run_variant(variant: str, args: argparse.Namespace, db_url: str, workdir: Path) -> dict[str, Any]:
-    slack: FakeSlack = EveryNth429Slack(50) if variant == "429" else FakeSlack()
+    slack: FakeSlack = EveryNth429Slack(args.every) if variant == "429" else FakeSlack()
     slack.start()
     graph = FakeGraph().start()
     tag = common.run_id()
@@ -194,6 +195,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=10, help="distinct customers (one card each)")
     parser.add_argument("--pace", type=float, default=1.0, help="TRAZA_SLACK_PACE")
     parser.add_argument("--variants", default="plain,429", help="comma list: plain,429")
+    parser.add_argument(
+        "--every", type=int, default=10, help="variant 429: every Nth chat.postMessage is answered 429"
+    )
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]

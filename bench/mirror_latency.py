@@ -20,6 +20,7 @@ import asyncio
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -145,13 +146,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for i in range(total)
             ]
             log_path = common.RESULTS / "logs" / "mirror_latency.log"
-            server = traza_serve(env, port, tmp, log_path, worker=True)
+            server = traza_serve(env, port, tmp, log_path, worker=not args.workers)
             if args.profile:
                 prof = common.RESULTS / "mirror_latency_profile.prof"
                 server.argv = [str(common.PYTHON), str(common.ROOT / "bench" / "profile_serve.py"), str(prof)]
                 server.argv += ["serve", "--host", "127.0.0.1", "--port", str(port)]
             server.start()
-            bench_cpu0, cpu0 = sum(os.times()[:2]), cpu_seconds(server.pid)
+            workers = [
+                subprocess.Popen(
+                    [str(common.TRAZA), "worker"],
+                    env=env,
+                    cwd=tmp,
+                    stdout=(common.RESULTS / "logs" / f"mirror_latency_worker{n}.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                )
+                for n in range(args.workers)
+            ]
+            pids = [server.pid, *(w.pid for w in workers)]
+            time.sleep(2.0 if workers else 0.0)  # let the workers connect
+            bench_cpu0, cpu0 = sum(os.times()[:2]), sum(cpu_seconds(p) for p in pids)
             try:
                 with RssSampler(server.pid, interval=0.2) as rss:
                     started = time.time()
@@ -167,12 +180,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             break
                         time.sleep(0.5)
                     drained_after = time.time() - started
-                    cpu_used = cpu_seconds(server.pid) - cpu0
+                    cpu_used = sum(cpu_seconds(p) for p in pids) - cpu0
                     bench_cpu = sum(os.times()[:2]) - bench_cpu0
             finally:
                 if args.profile and server.proc is not None and server.proc.poll() is None:
                     server.proc.send_signal(signal.SIGUSR1)
                     time.sleep(10.0)  # writing the profile takes a few seconds
+                for w in workers:
+                    w.send_signal(signal.SIGTERM)
+                for w in workers:
+                    try:
+                        w.wait(30)
+                    except subprocess.TimeoutExpired:
+                        w.kill()
                 server.stop(90.0 if args.profile else 30.0)
     finally:
         slack.stop()
@@ -213,6 +233,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "conversations": args.conversations,
             "connections": args.connections,
             "worker_concurrency": args.worker_concurrency or "default (16)",
+            "processes": f"serve --no-worker + {args.workers} worker"
+            if args.workers
+            else "serve (with worker)",
             "slack_pace": 0,
             "database": "postgresql",
             "redis": REDIS_URL,
@@ -252,6 +275,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain", type=float, default=240.0, help="max seconds to wait for the last posts")
     parser.add_argument(
         "--worker-concurrency", type=int, default=0, help="TRAZA_WORKER_CONCURRENCY (0=default)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=0, help="run `serve --no-worker` plus N `traza worker` (0: one serve)"
     )
     parser.add_argument("--profile", action="store_true", help="run traza under cProfile (slower)")
     return parser.parse_args(argv)

@@ -11,6 +11,7 @@ mentions or links. It also builds the ``username`` override used when posting as
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC
 
 from bridge.contacts import display_phone
 from bridge.i18n import N_, t
@@ -63,6 +64,17 @@ def render_inbound(msg: InboundMessage) -> RenderedMessage:
     media = msg.body if isinstance(msg.body, MediaBody) else None
     lines = [*_context_lines(msg.context), text, *_referral_lines(msg.referral)]
     return RenderedMessage(text="\n".join(lines), media=media, notice=notice)
+
+
+def render_coalesced(messages: list[InboundMessage]) -> str:
+    """Several customer messages as one post: each part on its own line(s), in order, led by the
+    customer's send time (Slack shows ``<!date>`` in each reader's own time zone)."""
+    parts = []
+    for msg in messages:
+        unix = int(msg.sent_at.timestamp())
+        fallback = msg.sent_at.astimezone(UTC).strftime("%H:%M UTC")
+        parts.append(f"<!date^{unix}^{{time}}|{fallback}> {render_inbound(msg).text}")
+    return "\n".join(parts)
 
 
 def render_body(body: MessageBody) -> tuple[str, bool]:

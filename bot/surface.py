@@ -24,7 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.cards import card_message
 from bot.presence import PresenceCache
-from bot.render import customer_username, render_inbound
+from bot.render import customer_username, render_coalesced, render_inbound
 from bridge.contacts import display_phone
 from bridge.domain import ConversationView, SlackTs
 from bridge.errors import PermanentRemoteError, RateLimited, TransientRemoteError
@@ -157,6 +157,36 @@ class SlackSurface:
         response = await self._post(
             view.slack_channel,
             text=text,
+            thread_ts=view.slack_thread_ts,
+            username=username,
+            metadata=metadata,
+        )
+        return SlackTs(str(response["ts"]))
+
+    async def post_customer_messages(self, items: list[InboundToMirror]) -> SlackTs:
+        """Several queued messages of one conversation as one post (coalesced behind the pace).
+        The metadata names every part, and the first part's ``link_id`` as a single post would,
+        so ``find_mirrored`` of the first finds the post after a crash."""
+        first = items[0]
+        view = first.view
+        assert view.slack_thread_ts is not None, "the card is posted before any message"
+        username = customer_username(
+            first.message.sender.profile_name or view.contact_name,
+            display_phone(first.message.sender.wa_id) or view.contact_display,
+            first.message.sender.username,
+        )
+        metadata = {
+            "event_type": INBOUND_EVENT,
+            "event_payload": {
+                "ref": view.ref,
+                "link_id": first.link_id,
+                "link_ids": [i.link_id for i in items],
+                "wa_message_ids": [i.message.wa_message_id for i in items],
+            },
+        }
+        response = await self._post(
+            view.slack_channel,
+            text=render_coalesced([i.message for i in items]),
             thread_ts=view.slack_thread_ts,
             username=username,
             metadata=metadata,

@@ -5,6 +5,10 @@ The crash story, step by step: a job that has already run once (``attempt > 1``)
 surface whether its post already exists (Slack messages carry metadata naming what they mirror) and
 records that instead of posting twice. A media message is two steps, the words then the file, with
 the words' ts recorded in between, so a retry never re-posts text and never loses the file.
+Coalescing: while a channel's pace holds posts back, plain messages queued right behind the one
+being mirrored go in the same post (each part with its send time, in order; media and messages that
+point at another message stay alone). The group is written on the job before posting, so a retry
+posts the same parts or, finding the post by its metadata, records every part it carried.
 Remote failures are classified by the error tree: transient ones propagate (the queue retries with
 backoff), permanent ones on the media step become a readable notice in the thread.
 """
@@ -19,10 +23,11 @@ from typing import Any
 from bridge.domain import ConversationView
 from bridge.errors import PermanentRemoteError
 from bridge.i18n import t
-from bridge.inbound import MediaBody
-from bridge.ports import ChatSurface, MediaSource, MirrorLedger
+from bridge.inbound import EditBody, MediaBody, ReactionBody, RevokeBody, plain_text
+from bridge.ports import ChatSurface, InboundToMirror, MediaSource, MirrorLedger
 
 log = logging.getLogger("traza.mirror")
+COALESCED_TEXT_MAX = 3000  # characters of customer text in one coalesced post (Slack shows ~4000)
 CREDENTIAL_CODES = frozenset({"190", "0", "10", "200"})
 MIME_EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -69,31 +74,82 @@ async def update_card(
 
 
 async def mirror_inbound(
-    link_id: int, attempt: int, ledger: MirrorLedger, surface: ChatSurface, media: MediaSource
-) -> None:
+    link_id: int,
+    attempt: int,
+    ledger: MirrorLedger,
+    surface: ChatSurface,
+    media: MediaSource,
+    coalesce: int = 1,
+) -> int:
+    """Mirror one customer message; with ``coalesce > 1`` (the channel's pace is being kept), plain
+    messages of the same conversation queued right behind it go in the same post. Returns how
+    many messages the post carried beyond this one (Slack posts saved)."""
     item = await ledger.inbound(link_id)
     if item.view.slack_thread_ts is None:
         # The card was given up earlier (or is missing): post it now rather than lose the message.
         ts = await surface.post_card(item.view, datetime.now(UTC))
         await ledger.card_posted(item.view.id, ts, finish=False)
         item = await ledger.inbound(link_id)
+    body = item.message.body
     posted = item.posted_ts
     if posted is None and attempt > 1:
         posted = await surface.find_mirrored(item.view, link_id)
+        if posted is not None and not isinstance(body, MediaBody):
+            carried = await ledger.coalesced_group() or []
+            await ledger.group_mirrored([link_id, *carried], posted, item.view.slack_channel)
+            return len(carried)
         if posted is not None:
             await ledger.message_posted(link_id, posted)
-    body = item.message.body
+    if posted is None and coalescable(item):
+        group = await _group(item, attempt, coalesce, ledger)
+        if group:
+            posted = await surface.post_customer_messages([item, *group])
+            await ledger.group_mirrored(
+                [link_id, *(g.link_id for g in group)], posted, item.view.slack_channel
+            )
+            return len(group)
     if posted is None:
         posted = await surface.post_customer_message(item)
         if not isinstance(body, MediaBody):
-            await ledger.message_mirrored(link_id, ts=posted, channel=item.view.slack_channel)
-            return
+            await ledger.group_mirrored([link_id], posted, item.view.slack_channel)
+            return 0
         await ledger.message_posted(link_id, posted)
     if not isinstance(body, MediaBody):
         await ledger.message_mirrored(link_id)
-        return
+        return 0
     problem = await _mirror_media(item.view, body, item.message.wa_message_id, surface, media)
     await ledger.message_mirrored(link_id, problem)
+    return 0
+
+
+def coalescable(item: InboundToMirror) -> bool:
+    """Plain words that stand on their own: no file to upload and no earlier message to point at."""
+    body = item.message.body
+    if isinstance(body, (MediaBody, ReactionBody, EditBody, RevokeBody)):
+        return False
+    return item.target_ts is None and not (item.message.context and item.message.context.quoted)
+
+
+async def _group(
+    item: InboundToMirror, attempt: int, coalesce: int, ledger: MirrorLedger
+) -> list[InboundToMirror]:
+    """The queued messages to post with ``item``: the group an earlier attempt fixed (so a retry
+    never posts a different set), else the longest run of coalescable ones, fixed before posting."""
+    fixed = await ledger.coalesced_group() if attempt > 1 else None  # a first try posted nothing
+    if fixed is not None:
+        return [await ledger.inbound(link) for link in fixed]
+    if coalesce <= 1:
+        return []
+    group: list[InboundToMirror] = []
+    size = len(plain_text(item.message.body))
+    for queued in await ledger.queued_inbound(coalesce - 1):
+        size += len(plain_text(queued.message.body)) + 24
+        if not coalescable(queued) or size > COALESCED_TEXT_MAX:
+            break
+        group.append(queued)
+    if group:
+        await ledger.fix_group([g.link_id for g in group])
+    return group
 
 
 async def _mirror_media(

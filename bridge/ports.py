@@ -44,6 +44,10 @@ class ChatSurface(Protocol):
 
     async def post_customer_message(self, item: InboundToMirror) -> SlackTs: ...
 
+    async def post_customer_messages(self, items: list[InboundToMirror]) -> SlackTs:
+        """Several plain messages of one conversation, in order, as one thread reply."""
+        ...
+
     async def find_mirrored(self, view: ConversationView, link_id: int) -> SlackTs | None:
         """The thread reply already posted for this message link, if any."""
         ...
@@ -92,10 +96,24 @@ class MirrorLedger(Protocol):
         """Record the thread reply's ts (without finishing the job: media may still follow)."""
         ...
 
-    async def message_mirrored(
-        self, link_id: int, problem: str | None = None, ts: SlackTs | None = None, channel: str | None = None
-    ) -> None:
-        """Finish the job; with ``ts``, also record the post (one transaction for a plain message)."""
+    async def message_mirrored(self, link_id: int, problem: str | None = None) -> None:
+        """Finish a media message's job (its words' post already recorded), noting any problem."""
+        ...
+
+    async def queued_inbound(self, limit: int) -> list[InboundToMirror]:
+        """Up to ``limit`` mirror jobs queued right behind this one (not started yet), oldest first."""
+        ...
+
+    async def coalesced_group(self) -> list[int] | None:
+        """The link ids an earlier attempt of this job chose to post with it, if it chose any."""
+        ...
+
+    async def fix_group(self, link_ids: list[int]) -> None:
+        """Remember on the job, before posting, which queued messages go in its post."""
+        ...
+
+    async def group_mirrored(self, link_ids: list[int], ts: SlackTs, channel: str) -> None:
+        """Record one post for every link of the group and finish all their jobs, in one transaction."""
         ...
 
 

@@ -47,7 +47,7 @@ def view_query() -> Select[tuple[object, ...]]:
 
 async def load_view(conn: AsyncConnection, config: TrazaConfig, conversation_id: int) -> ConversationView:
     row = (await conn.execute(view_query().where(conversations.c.id == conversation_id))).mappings().one()
-    return _to_view(row, config)
+    return to_view(row, config)
 
 
 async def load_card_view(
@@ -82,7 +82,7 @@ async def load_card_view(
 
 async def find_by_ref(conn: AsyncConnection, config: TrazaConfig, ref: int) -> ConversationView | None:
     row = (await conn.execute(view_query().where(conversations.c.ref == ref))).mappings().first()
-    return _to_view(row, config) if row else None
+    return to_view(row, config) if row else None
 
 
 async def find_by_thread(
@@ -103,10 +103,10 @@ async def find_by_thread(
         .mappings()
         .first()
     )
-    return _to_view(row, config) if row else None
+    return to_view(row, config) if row else None
 
 
-def _to_view(row: object, config: TrazaConfig) -> ConversationView:
+def to_view(row: object, config: TrazaConfig) -> ConversationView:
     r = dict(row)  # type: ignore[call-overload]
     team = config.team(r["team_id"])
     phone = display_phone(r["wa_id"])

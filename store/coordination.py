@@ -106,7 +106,8 @@ class Coordinator:
         return result
 
     async def try_pace(self, channel: str) -> float:
-        if self.pace_interval == 0 and self.redis is None:
+        if self.pace_interval == 0:
+            # The pace is lifted (test servers): only this process's 429 blocks apply, no round trip.
             return self.local_pacer.try_acquire(channel)
 
         async def remote() -> float:
@@ -185,8 +186,10 @@ class Coordinator:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.healthy:  # said once per outage, not every reconnect attempt
+                    log.warning("Redis wake-up channel lost (%s); polling until it returns", exc)
                 self.healthy = False
-                log.warning("Redis wake-up channel lost (%s); polling until it returns", exc)
+                self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
                 await asyncio.sleep(1.0)
 
     async def close(self) -> None:

@@ -44,9 +44,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = _SqliteEngine(create_async_engine(url, connect_args={"timeout": 30}).sync_engine)
         _sqlite_setup(engine)
         return engine
-    return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    # No pre-ping (it costs a round trip per checkout, several per message): a connection found
+    # dead fails its one statement, and SQLAlchemy then invalidates the whole pool, so after a
+    # database restart one call fails (its job or webhook is retried) and the rest reconnect.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 def _sqlite_setup(engine: AsyncEngine) -> None:

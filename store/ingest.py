@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, insert, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bridge import codec
 from bridge.config import TrazaConfig
-from bridge.contacts import contact_key, contact_keys
+from bridge.contacts import contact_key
 from bridge.domain import CUSTOMER_SERVICE_WINDOW, ConversationState, DeliveryStatus, EventType
 from bridge.inbound import (
     InboundMessage,
@@ -40,6 +40,7 @@ from bridge.routing import RoutingDecision
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
 from store import csat, events, jobs
 from store.events import NewEvent
+from store.lookups import BatchLookups
 from store.routing import Router, menu_failed
 from store.tables import business_numbers, contacts, conversations, message_links, webhook_inbox
 
@@ -129,13 +130,26 @@ async def _apply(
 ) -> None:
     async with engine.begin() as conn:
         ingest = Ingest(conn, config, clock())
-        for inbox_id, parsed, error in items:
-            done = await conn.execute(
+        readable = [inbox_id for inbox_id, _parsed, error in items if error is None]
+        mine: set[int] = set()
+        if readable:  # one statement marks the batch; rows another ingester took are not returned
+            result = await conn.execute(
                 update(webhook_inbox)
-                .where(webhook_inbox.c.id == inbox_id, webhook_inbox.c.processed_at.is_(None))
-                .values(processed_at=clock(), error=error)
+                .where(webhook_inbox.c.id.in_(readable), webhook_inbox.c.processed_at.is_(None))
+                .values(processed_at=clock())
+                .returning(webhook_inbox.c.id)
             )
-            if done.rowcount == 1:  # else another ingester got here first
+            mine = set(result.scalars().all())
+        await ingest.known_messages([m.wa_message_id for _, p, _ in items for m in p.messages])
+        await ingest.lookups.load(conn, [m for _, p, _ in items for m in p.messages])
+        for inbox_id, parsed, error in items:
+            if error is not None:
+                await conn.execute(
+                    update(webhook_inbox)
+                    .where(webhook_inbox.c.id == inbox_id, webhook_inbox.c.processed_at.is_(None))
+                    .values(processed_at=clock(), error=error)
+                )
+            elif inbox_id in mine:
                 await ingest.apply(parsed)
         await ingest.flush()
 
@@ -155,6 +169,17 @@ class Ingest:
         self.conn, self.config, self.now = conn, config, now
         self.new_events: list[NewEvent] = []
         self.card_updates: set[int] = set()
+        self.numbers_seen: dict[str, str] = {}
+        self.seen: set[str] = set()  # wamids already linked, or linked earlier in this transaction
+        self.lookups = BatchLookups()
+        self.touched: dict[int, dict[str, Any]] = {}  # conversations whose times moved
+        self.new_jobs: list[jobs.NewJob] = []
+
+    def enqueue(
+        self, queue_key: str, kind: str, payload: dict[str, Any], now: datetime, *, slack_channel: str | None
+    ) -> None:
+        """Queue a job; all of a batch's jobs are inserted at ``flush``, in this order."""
+        self.new_jobs.append(jobs.NewJob(queue_key, kind, payload, now, slack_channel))
 
     async def apply(self, parsed: ParsedWebhook) -> None:
         for message in parsed.messages:
@@ -191,24 +216,45 @@ class Ingest:
             channel = await self.conn.scalar(
                 select(conversations.c.slack_channel).where(conversations.c.id == conversation_id)
             )
-            if not await jobs.pending_kinds(self.conn, f"conv:{conversation_id}", "update_card"):
-                await jobs.enqueue(
-                    self.conn,
+            queued = any(
+                j.kind == "update_card" and j.queue_key == f"conv:{conversation_id}" for j in self.new_jobs
+            )
+            if not queued and not await jobs.pending_kinds(
+                self.conn, f"conv:{conversation_id}", "update_card"
+            ):
+                self.enqueue(
                     f"conv:{conversation_id}",
                     "update_card",
                     {"conversation_id": conversation_id},
                     self.now,
                     slack_channel=channel,
                 )
+        if self.touched:
+            await self.conn.execute(
+                update(conversations)
+                .where(conversations.c.id == bindparam("conv"))
+                .values(last_customer_message_at=bindparam("last"), window_ends_at=bindparam("window")),
+                [
+                    {"conv": cid, "last": c["last_customer_message_at"], "window": c["window_ends_at"]}
+                    for cid, c in self.touched.items()
+                ],
+            )
+        await jobs.enqueue_many(self.conn, self.new_jobs)
         await events.append(self.conn, self.new_events)
 
+    async def known_messages(self, wamids: list[str]) -> None:
+        """Learn in one query which of a batch's messages are already linked (redeliveries)."""
+        if wamids:
+            rows = await self.conn.execute(
+                select(message_links.c.wa_message_id).where(message_links.c.wa_message_id.in_(wamids))
+            )
+            self.seen.update(str(w) for w in rows.scalars())
+
     async def message(self, msg: InboundMessage) -> None:
-        seen = await self.conn.scalar(
-            select(message_links.c.id).where(message_links.c.wa_message_id == msg.wa_message_id)
-        )
-        if seen is not None:
+        if msg.wa_message_id in self.seen:
             log.info("duplicate message %s ignored", msg.wa_message_id)
             return
+        self.seen.add(msg.wa_message_id)
         await self._business_number(msg.phone_number_id, msg.display_phone_number)
         contact_id = await self._contact(msg.sender, msg.body)
         if await csat.record_answer(self.conn, self.config, self.now, msg, contact_id, self.new_events):
@@ -255,10 +301,10 @@ class Ingest:
             )
         )
         if held:  # waiting for the menu: mirrored with the others once routed
-            await Router(self.conn, self.config, self.now, self.new_events).held_message(conv, msg)
+            router = Router(self.conn, self.config, self.now, self.new_events)
+            self.lookups.remember_conversation(await router.held_message(conv, msg))
             return
-        await jobs.enqueue(
-            self.conn,
+        self.enqueue(
             f"conv:{conv['id']}",
             "mirror_inbound",
             {"link_id": link_id},
@@ -267,6 +313,9 @@ class Ingest:
         )
 
     async def _business_number(self, phone_number_id: str, display: str) -> None:
+        if self.numbers_seen.get(phone_number_id) == display:
+            return  # already written in this transaction
+        self.numbers_seen[phone_number_id] = display
         row = (
             await self.conn.execute(
                 select(business_numbers).where(business_numbers.c.phone_number_id == phone_number_id)
@@ -290,17 +339,8 @@ class Ingest:
             )
 
     async def _contact(self, sender: Sender, body: object) -> int:
-        keys = contact_keys(sender)
-        clauses: list[ColumnElement[bool]] = [contacts.c.key.in_(keys)]
-        if sender.wa_id:
-            clauses.append(contacts.c.wa_id == sender.wa_id)
-        if sender.user_id:
-            clauses.append(contacts.c.user_id == sender.user_id)
-        row = (
-            (await self.conn.execute(select(contacts).where(or_(*clauses)).order_by(contacts.c.id).limit(1)))
-            .mappings()
-            .first()
-        )
+        # The oldest contact matching any of the sender's keys, wa_id or user_id (read with the batch).
+        row = self.lookups.contact(sender)
         wa_id, user_id = sender.wa_id, sender.user_id
         if isinstance(body, SystemBody):
             wa_id, user_id = body.new_wa_id or wa_id, body.new_user_id or user_id
@@ -311,16 +351,21 @@ class Ingest:
         if sender.username:
             values["username"] = sender.username
         if row is None:
-            return int(
+            new_id = int(
                 (
                     await self.conn.execute(
                         insert(contacts).values(created_at=self.now, **values).returning(contacts.c.id)
                     )
                 ).scalar_one()
             )
+            self.lookups.remember_contact(new_id, {"profile_name": None, "username": None, **values})
+            return new_id
         values = {k: v for k, v in values.items() if v is not None}
         if any(row[k] != v for k, v in values.items() if k != "updated_at"):
             await self.conn.execute(update(contacts).where(contacts.c.id == row["id"]).values(**values))
+            old_wa_id, old_user_id = row["wa_id"], row["user_id"]
+            self.lookups.remember_contact(int(row["id"]), values)
+            row = {**row, "wa_id": old_wa_id, "user_id": old_user_id}
             if isinstance(body, SystemBody):
                 self.new_events.append(
                     NewEvent(
@@ -338,24 +383,12 @@ class Ingest:
         return int(row["id"])
 
     async def _open_conversation(self, contact_id: int, msg: InboundMessage) -> dict[str, Any]:
-        row = (
-            (
-                await self.conn.execute(
-                    select(conversations).where(
-                        conversations.c.contact_id == contact_id,
-                        conversations.c.phone_number_id == msg.phone_number_id,
-                        conversations.c.state != ConversationState.CLOSED,
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
-        if row is not None:
-            return dict(row)
+        found = self.lookups.conversation(contact_id, msg.phone_number_id)
+        if found is not None:
+            return found
         reopened = await self._reopen_within_grace(contact_id, msg.phone_number_id)
         if reopened is not None:
-            return reopened
+            return self.lookups.remember_conversation(reopened)
         router = Router(self.conn, self.config, self.now, self.new_events)
         outcome = await router.decide(contact_id, await router.facts(contact_id, msg))
         # Held for a menu, the conversation waits in the default team until the answer routes it.
@@ -410,7 +443,7 @@ class Ingest:
             .mappings()
             .one()
         )
-        return await router.opened(dict(row), outcome)
+        return self.lookups.remember_conversation(await router.opened(dict(row), outcome))
 
     async def _reopen_within_grace(self, contact_id: int, phone_number_id: str) -> dict[str, Any] | None:
         grace = self.config.reopen_grace_minutes
@@ -468,10 +501,9 @@ class Ingest:
         ends = msg.sent_at + CUSTOMER_SERVICE_WINDOW
         if not isinstance(window, datetime) or ends > window:
             values["window_ends_at"] = ends
-        if values:
-            await self.conn.execute(
-                update(conversations).where(conversations.c.id == conv["id"]).values(**values)
-            )
+        if values:  # written once per conversation at ``flush``; later messages see it here
+            conv.update(values)
+            self.touched[int(conv["id"])] = conv
         was_waiting = isinstance(last, datetime) and not (isinstance(answered, datetime) and answered >= last)
         window_reopened = isinstance(window, datetime) and window <= self.now
         if conv["slack_thread_ts"] is not None and (not was_waiting or window_reopened):
@@ -541,8 +573,7 @@ class Ingest:
                 payload=payload,
             )
         )
-        await jobs.enqueue(
-            self.conn,
+        self.enqueue(
             f"conv:{row['conversation_id']}",
             "mark_status",
             {"link_id": row["id"]},

@@ -65,6 +65,36 @@ async def enqueue(
     return int(result.scalar_one())
 
 
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    queue_key: str
+    kind: str
+    payload: dict[str, Any]
+    now: datetime
+    slack_channel: str | None = None
+
+
+async def enqueue_many(conn: AsyncConnection, new: list[NewJob]) -> None:
+    """Insert jobs in list order (ids follow it, so per-queue order holds) in one round trip."""
+    if not new:
+        return
+    await conn.execute(
+        insert(jobs),
+        [
+            {
+                "queue_key": j.queue_key,
+                "kind": j.kind,
+                "payload": json.dumps(j.payload),
+                "slack_channel": j.slack_channel,
+                "available_at": j.now,
+                "attempts": 0,
+                "created_at": j.now,
+            }
+            for j in new
+        ],
+    )
+
+
 async def pending_kinds(conn: AsyncConnection, queue_key: str, kind: str) -> int:
     """How many not-yet-started jobs of ``kind`` wait on ``queue_key`` (used to coalesce updates)."""
     rows = await conn.execute(
@@ -137,11 +167,16 @@ async def claim_many(engine: AsyncEngine, wanted: list[Job], holder: str, now: d
 async def renew(engine: AsyncEngine, job_ids: list[int], holder: str, now: datetime) -> None:
     if not job_ids:
         return
+    # A job being finished right now holds its row lock (and may wait for the event chain):
+    # skip it rather than wait, or renewing many rows at once could close a lock cycle.
+    free = (
+        select(jobs.c.id)
+        .where(jobs.c.id.in_(job_ids), jobs.c.locked_by == holder)
+        .with_for_update(skip_locked=True)
+    )
     async with engine.begin() as conn:
         await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(job_ids), jobs.c.locked_by == holder)
-            .values(locked_until=now + LEASE)
+            update(jobs).where(jobs.c.id.in_(free.scalar_subquery())).values(locked_until=now + LEASE)
         )
 
 

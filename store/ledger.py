@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -19,9 +20,10 @@ from bridge.domain import ConversationView, EventType, SlackTs
 from bridge.i18n import t
 from bridge.inbound import EditBody, InboundMessage, ReactionBody, RevokeBody
 from bridge.ports import InboundToMirror, OutboundItem
-from store import events, jobs
-from store.conversations import load_card_view, load_view
+from store import events, jobs, mirrored
+from store.conversations import load_card_view, load_view, to_view, view_query
 from store.events import NewEvent
+from store.mirrored import Mirrored, MirroredBatch
 from store.tables import contacts, conversation_threads, conversations, message_links
 from store.tables import jobs as jobs_table
 from store.upsert import insert_ignore
@@ -29,9 +31,17 @@ from store.upsert import insert_ignore
 
 class JobLedger:
     def __init__(
-        self, engine: AsyncEngine, config: TrazaConfig, job_id: int, clock: Callable[[], datetime]
+        self,
+        engine: AsyncEngine,
+        config: TrazaConfig,
+        job_id: int,
+        clock: Callable[[], datetime],
+        batch: MirroredBatch | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> None:
         self.engine, self.config, self.job_id, self.clock = engine, config, job_id, clock
+        self.batch, self.payload = batch, payload or {}
+        self._followers: dict[int, int] = {}  # link id -> job id of messages queued behind this job
 
     async def view(self, conversation_id: int) -> ConversationView:
         # The card shows the customer's earlier conversations: one indexed query more per job.
@@ -41,12 +51,22 @@ class JobLedger:
     async def inbound(self, link_id: int) -> InboundToMirror:
         async with self.engine.connect() as conn:
             link = (
-                (await conn.execute(select(message_links).where(message_links.c.id == link_id)))
+                (
+                    await conn.execute(
+                        view_query()
+                        .add_columns(
+                            message_links.c.payload.label("link_payload"),
+                            message_links.c.slack_ts.label("link_slack_ts"),
+                        )
+                        .join(message_links, message_links.c.conversation_id == conversations.c.id)
+                        .where(message_links.c.id == link_id)
+                    )
+                )
                 .mappings()
                 .one()
             )
-            view = await load_view(conn, self.config, link["conversation_id"])
-            message = codec.decode(json.loads(link["payload"]))
+            view = to_view(link, self.config)
+            message = codec.decode(json.loads(link["link_payload"]))
             assert isinstance(message, InboundMessage)
             target = _target_of(message)
             target_ts = None
@@ -54,7 +74,7 @@ class JobLedger:
                 target_ts = await conn.scalar(
                     select(message_links.c.slack_ts).where(message_links.c.wa_message_id == target)
                 )
-        return InboundToMirror(link_id, view, message, target_ts, link["slack_ts"])
+        return InboundToMirror(link_id, view, message, target_ts, link["link_slack_ts"])
 
     async def card_posted(self, conversation_id: int, ts: SlackTs, *, finish: bool = True) -> None:
         async with self.engine.begin() as conn:
@@ -170,16 +190,8 @@ class JobLedger:
         async with self.engine.begin() as conn:
             await conn.execute(update(message_links).where(message_links.c.id == link_id).values(slack_ts=ts))
 
-    async def message_mirrored(
-        self, link_id: int, problem: str | None = None, ts: SlackTs | None = None, channel: str | None = None
-    ) -> None:
+    async def message_mirrored(self, link_id: int, problem: str | None = None) -> None:
         async with self.engine.begin() as conn:
-            if ts is not None:
-                await conn.execute(
-                    update(message_links)
-                    .where(message_links.c.id == link_id)
-                    .values(slack_ts=ts, slack_channel=channel)
-                )
             link = (
                 await conn.execute(
                     select(message_links.c.wa_message_id, message_links.c.slack_channel).where(
@@ -197,6 +209,36 @@ class JobLedger:
                 kind = EventType.MIRROR_FAILED
             await self._link_event(conn, link_id, kind, payload)
             await jobs.finish(conn, self.job_id)
+
+    async def queued_inbound(self, limit: int) -> list[InboundToMirror]:
+        self._followers, items = await mirrored.queued_behind(self.engine, self.config, self.job_id, limit)
+        return items
+
+    async def coalesced_group(self) -> list[int] | None:
+        # The payload was read when the job was claimed, after any earlier attempt wrote it.
+        pairs = self.payload.get("group")
+        if pairs is None:
+            return None
+        self._followers = {int(link): int(job) for link, job in pairs}
+        return [int(link) for link, _job in pairs]
+
+    async def fix_group(self, link_ids: list[int]) -> None:
+        async with self.engine.begin() as conn:
+            raw = await conn.scalar(select(jobs_table.c.payload).where(jobs_table.c.id == self.job_id))
+            payload = json.loads(raw or "{}")
+            payload["group"] = [[link, self._followers[link]] for link in link_ids]
+            await conn.execute(
+                update(jobs_table).where(jobs_table.c.id == self.job_id).values(payload=json.dumps(payload))
+            )
+
+    async def group_mirrored(self, link_ids: list[int], ts: SlackTs, channel: str) -> None:
+        followers = tuple(self._followers[link] for link in link_ids[1:])
+        post = Mirrored(tuple(link_ids), ts, channel, (self.job_id, *followers))
+        if self.batch is not None:
+            await self.batch.record(post)
+            return
+        async with self.engine.begin() as conn:
+            await mirrored.write(conn, [post], self.clock())
 
     async def phone_number_of(self, conversation_id: int) -> str:
         async with self.engine.connect() as conn:

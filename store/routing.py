@@ -129,12 +129,12 @@ class Router:
         await self._automatic(conv, "menu", pending.menu.body_text(), pending.menu)
         return {**conv, **values}
 
-    async def held_message(self, conv: dict[str, Any], msg: InboundMessage) -> None:
-        """A message on a conversation waiting for its menu: route it when it answers the menu."""
+    async def held_message(self, conv: dict[str, Any], msg: InboundMessage) -> dict[str, Any]:
+        """A message on a conversation waiting for its menu: route it when it answers the menu.
+        Returns the conversation as it is now (routed, or still held)."""
         rule = next((r for r in self.config.rules if r.index == conv["menu_rule"] and r.menu), None)
         if rule is None or rule.menu is None:
-            await self.expire(conv, "the menu is no longer configured")
-            return
+            return await self.expire(conv, "the menu is no longer configured")
         body = msg.body
         choice = body.choice_id if isinstance(body, ChoiceBody) else None
         text = (
@@ -144,19 +144,19 @@ class Router:
         )
         option = rule.menu.answer(text, choice)
         if option is None:
-            return  # not an answer: keep waiting (the message is mirrored once routed)
+            return conv  # not an answer: keep waiting (the message is mirrored once routed)
         facts = await self._stored_facts(conv)
         answered = replace(facts, menu_rule=rule.index, menu_answer=option.number)
         outcome = await self.decide(int(conv["contact_id"]), answered)
         assert isinstance(outcome, RoutingDecision), "a menu rule decides once it has an answer"
-        await self.routed(conv, outcome, held=True)
+        return await self.routed(conv, outcome, held=True)
 
-    async def expire(self, conv: dict[str, Any], why: str) -> None:
+    async def expire(self, conv: dict[str, Any], why: str) -> dict[str, Any]:
         facts = await self._stored_facts(conv)
         expired = replace(facts, menu_rule=conv["menu_rule"], menu_closed=why)
         outcome = await self.decide(int(conv["contact_id"]), expired)
         assert isinstance(outcome, RoutingDecision), "an expired menu never asks again"
-        await self.routed(conv, outcome, held=True)
+        return await self.routed(conv, outcome, held=True)
 
     async def _stored_facts(self, conv: dict[str, Any]) -> RoutingFacts:
         first = (

@@ -140,7 +140,10 @@ def create_app(settings: Settings, config: TrazaConfig, *, with_worker: bool = T
         waiting, oldest = await jobs.depth(runtime.engine)
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         body = runtime.metrics.exposition(
-            queue_depth=waiting, queue_age=age, redis_ok=runtime.coordinator.healthy
+            queue_depth=waiting,
+            queue_age=age,
+            redis_ok=runtime.coordinator.healthy,
+            posts_saved=runtime.worker.stats["posts_saved"] if runtime.worker else 0,
         )
         if runtime.webhooks is not None:
             body += "\n".join(await runtime.webhooks.exposition()) + "\n"

@@ -29,7 +29,7 @@ class Metrics:
                 if seconds <= bound:
                     self.latency_buckets[i] += 1
 
-    def exposition(self, *, queue_depth: int, queue_age: float, redis_ok: bool) -> str:
+    def exposition(self, *, queue_depth: int, queue_age: float, redis_ok: bool, posts_saved: int = 0) -> str:
         lines = [
             "# HELP traza_webhooks_total WhatsApp webhook POSTs by HTTP status answered.",
             "# TYPE traza_webhooks_total counter",
@@ -52,6 +52,10 @@ class Metrics:
             "# HELP traza_queue_oldest_age_seconds Age of the oldest waiting job.",
             "# TYPE traza_queue_oldest_age_seconds gauge",
             f"traza_queue_oldest_age_seconds {queue_age:.3f}",
+            "# HELP traza_slack_posts_saved_total Customer messages posted inside another's Slack post "
+            "(coalesced while the channel's pace held them back) by this process's worker.",
+            "# TYPE traza_slack_posts_saved_total counter",
+            f"traza_slack_posts_saved_total {posts_saved}",
             "# HELP traza_redis_up Whether Redis answered the last call (1 when not configured).",
             "# TYPE traza_redis_up gauge",
             f"traza_redis_up {1 if redis_ok else 0}",

@@ -39,6 +39,7 @@ from store.events import NewEvent
 from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
+from store.mirrored import MirroredBatch
 from store.queues import agent_queue
 from store.routing import expire_menus
 from traza import teamwork
@@ -72,6 +73,7 @@ CONFIG_ERRORS = frozenset(
     }
 )
 MAX_PERMANENT_ATTEMPTS = 5
+COALESCE_MAX = 20  # queued customer messages of one thread posted together behind the pace
 MAX_CRASH_ATTEMPTS = 8
 # Private answers and the App Home: failing for good must not block the next ones.
 BEST_EFFORT_KINDS = frozenset(
@@ -116,7 +118,14 @@ class Worker:
         self.last_menu_sweep = 0.0
         self.yield_to_ingress = engine.dialect.name == "sqlite"
         self.busy_keys: set[str] = set()
-        self.stats = {"jobs_done": 0, "jobs_retried": 0, "jobs_failed": 0, "webhooks_ingested": 0}
+        self.mirrored = MirroredBatch(engine, clock)
+        self.stats = {
+            "jobs_done": 0,
+            "jobs_retried": 0,
+            "jobs_failed": 0,
+            "webhooks_ingested": 0,
+            "posts_saved": 0,
+        }
 
     async def run(self, stop: asyncio.Event) -> None:
         freed = await jobs.release_dead_locks(self.engine)
@@ -239,9 +248,15 @@ class Worker:
         await teamwork.sweep_loop(self.engine, self.config, self.holder, stop, self.clock)
 
     async def _lease_loop(self, stop: asyncio.Event) -> None:
+        """Keep this worker's leases alive, and take over at once the work of a worker of this host
+        that died (another host's dead worker is taken over when its leases expire)."""
         while not stop.is_set():
-            await asyncio.sleep(jobs.LEASE.total_seconds() / 3)
+            await asyncio.sleep(jobs.LEASE.total_seconds() / 6)
             await jobs.renew(self.engine, list(self.running), self.holder, self.clock())
+            if freed := await jobs.release_dead_locks(self.engine):
+                log.info("took over %d job(s) left by a crashed worker", freed)
+                await self.coordinator.wake("jobs", everywhere=False)
+            await leases.release_if_dead(self.engine, "ingest", jobs.is_dead_local_holder)
 
     async def _run(self, job: Job) -> None:
         try:
@@ -327,7 +342,7 @@ class Worker:
             await jobs.finish(conn, job.id)
 
     async def _handle(self, job: Job) -> None:
-        ledger = JobLedger(self.engine, self.config, job.id, self.clock)
+        ledger = JobLedger(self.engine, self.config, job.id, self.clock, self.mirrored, job.payload)
         match job.kind:
             case "post_card":
                 await mirror.post_card(
@@ -336,8 +351,10 @@ class Worker:
             case "update_card":
                 await mirror.update_card(job.payload["conversation_id"], ledger, self.surface, self.clock())
             case "mirror_inbound":
-                await mirror.mirror_inbound(
-                    job.payload["link_id"], job.attempts, ledger, self.surface, self.media
+                # Coalesce only while a pace holds posts back: then queued messages share one post.
+                coalesce = COALESCE_MAX if self.coordinator.pace_interval > 0 else 1
+                self.stats["posts_saved"] += await mirror.mirror_inbound(
+                    job.payload["link_id"], job.attempts, ledger, self.surface, self.media, coalesce
                 )
             case "transfer_card":
                 await mirror.transfer_card(job.payload, job.attempts, ledger, self.surface, self.clock())

@@ -431,3 +431,32 @@ async def test_a_conversation_routed_when_its_menu_times_out_is_assigned_by_its_
                 await engine.dispose()
 
         assert await eventually(assignee, 10, "the conversation assigned") == "U0AGENT003"
+
+
+async def test_messages_after_the_answer_in_the_same_webhook_are_mirrored_in_order(routed: Harness) -> None:
+    h = routed
+    (customer,) = wa_ids(1)
+    await say(h, customer, "hola", number=MENU_NUMBER)
+    await eventually(lambda: [s for s in h.graph.sends() if s.to == f"+{customer}"], 10, "the menu")
+    both = wp.inbound_webhook(
+        [
+            wp.text_message("2", wa_id=customer, user_id=None, ts=WEDNESDAY_11_MADRID),
+            wp.text_message("mi router no enciende", wa_id=customer, user_id=None, ts=WEDNESDAY_11_MADRID),
+        ],
+        wa_id=customer,
+        user_id=None,
+        phone_number_id=MENU_NUMBER,
+    )
+    assert (await h.webhook(both)).status_code == 200
+    decision = await decision_for(h, SOPORTE, customer)
+    thread = decision["card"]["ts"]
+    mirrored = await eventually(
+        lambda: (
+            len(customer_replies(h.slack, SOPORTE, thread)) >= 3
+            and customer_replies(h.slack, SOPORTE, thread)
+        ),
+        10,
+        "three messages in the thread",
+    )
+    text = "\n".join(m["text"] for m in mirrored)
+    assert text.index("hola") < text.index("2") < text.index("router")
