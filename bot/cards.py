@@ -119,6 +119,8 @@ def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
         )
     if crm := _crm_context(view):
         blocks.append(crm)
+    if view.routing_rule:
+        blocks.append(_routing_context(view.routing_rule))
     if view.state is ConversationState.CLOSED:
         blocks.append(_closed_context(view))
     if view.labels or view.earlier:
@@ -250,6 +252,15 @@ def _crm_context(view: ConversationView) -> JsonDict | None:
 
 def _fact_label(name: str) -> str:
     return escape_mrkdwn(name.replace("_", " ").capitalize(), 80)
+
+
+def _routing_context(rule: str) -> JsonDict:
+    """Why the conversation is in this team: the routing rule and its reason, as recorded."""
+    return {
+        "type": "context",
+        "block_id": "conv_routing",
+        "elements": [{"type": "mrkdwn", "text": f":compass: {escape_mrkdwn(rule, SECTION_FIELD_MAX)}"}],
+    }
 
 
 def _closed_context(view: ConversationView) -> JsonDict:

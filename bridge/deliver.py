@@ -223,10 +223,14 @@ async def mark_status(link_id: int, ledger: DeliveryLedger, desk: AgentDesk) -> 
     reaction = STATUS_REACTIONS.get(item.status)
     if reaction and item.slack_ts:
         await desk.react(item.view.slack_channel, item.slack_ts, reaction)
-    if item.status == "failed":
+    if item.status == "failed" and item.view.slack_thread_ts:  # a held conversation has no thread yet
         why = advice(item.error_code) if item.error_code is not None else t("no reason given")
         detail = f" ({item.error_text})" if item.error_text and item.error_text not in why else ""
         code = " " + t("(error {code})", code=item.error_code) if item.error_code is not None else ""
-        notice = t("⚠️ <@{author}> WhatsApp could not deliver your reply:", author=item.author)
+        notice = (
+            t("⚠️ <@{author}> WhatsApp could not deliver your reply:", author=item.author)
+            if item.author
+            else t("⚠️ WhatsApp could not deliver Traza's automatic message:")
+        )
         await desk.post_notice(item.view, f"{notice} {why}{detail}{code}")
     await ledger.done()

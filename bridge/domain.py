@@ -7,7 +7,7 @@ Glossary (no synonyms anywhere in the code base):
 - **ref**: a conversation's short public number (``1042``), shown on its card, typed as ``1042``/``#1042``.
 - **contact**: the WhatsApp user (customer), keyed by business-scoped user id or phone digits.
 - **agent**: a Slack user who answers. **lead**: an agent allowed to reassign inside a team.
-- **team**: a group with its Slack channel.
+- **team**: a group with its Slack channel (a large team may have several; new cards spread over them).
 - **card**: the thread's parent message in Slack, always showing the live state of the conversation.
 - **message link**: the pair (``wa_message_id`` ⇄ ``slack_channel`` + ``slack_ts``) for one mirrored message.
 - **mirror**: to copy a message from one side to the other, keeping order and identity.
@@ -88,6 +88,9 @@ class EventType(enum.StrEnum):
 
     CONVERSATION_OPENED = "ConversationOpened"
     CONVERSATION_ROUTED = "ConversationRouted"
+    MENU_OFFERED = "MenuOffered"
+    AUTOMATIC_MESSAGE_SENT = "AutomaticMessageSent"
+    AUTOMATIC_MESSAGE_FAILED = "AutomaticMessageFailed"
     CUSTOMER_MESSAGE_RECEIVED = "CustomerMessageReceived"
     CUSTOMER_MESSAGE_MIRRORED = "CustomerMessageMirrored"
     CUSTOMER_MESSAGE_EDITED = "CustomerMessageEdited"
@@ -203,6 +206,8 @@ class ConversationView:
     earlier: tuple[EarlierConversation, ...] = ()
     """The customer's previous conversations (newest first), loaded for the card only."""
     sla: SlaTargets | None = None
+    routing_rule: str | None = None
+    """Which routing rule sent the conversation to its team, and why (shown on the card)."""
 
     def window_open(self, now: datetime) -> bool:
         return self.window_ends_at is not None and now < self.window_ends_at

@@ -145,6 +145,8 @@ class OutboundItem:
     template: str | None = None
     params: tuple[str, ...] = ()
     sending_since: datetime | None = None  # a send began then and its outcome is not known
+    interactive: dict[str, object] | None = None
+    """The Cloud API ``interactive`` object of an automatic message (a routing menu)."""
 
 
 class WhatsAppSender(Protocol):

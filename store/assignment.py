@@ -294,6 +294,7 @@ async def queue_waiting(engine: AsyncEngine, config: TrazaConfig, now: datetime)
                         conversations.c.team_id == team.id,
                         conversations.c.state == ConversationState.OPEN,
                         conversations.c.assignee.is_(None),
+                        conversations.c.menu_until.is_(None),  # held for the routing menu: no team yet
                     )
                     .order_by(conversations.c.id)
                     .limit(min(room, SWEEP_LIMIT))

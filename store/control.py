@@ -21,6 +21,7 @@ from bridge.domain import ConversationState, ConversationView, EventType
 from bridge.errors import InvalidInput
 from bridge.i18n import t
 from store import assignment, csat, events, jobs
+from store.channels import channel_for
 from store.conversations import find_by_ref, find_by_thread
 from store.events import NewEvent
 from store.tables import conversations, message_links
@@ -72,10 +73,21 @@ class Control:
         return view
 
     async def _locked(self, conn: AsyncConnection, ref: int) -> ConversationView:
-        await conn.execute(select(conversations.c.id).where(conversations.c.ref == ref).with_for_update())
+        held = await conn.scalar(
+            select(conversations.c.menu_until).where(conversations.c.ref == ref).with_for_update()
+        )
         view = await find_by_ref(conn, self.config, ref)
         if view is None:
             raise ControlError(t("There is no conversation #{ref}.", ref=ref))
+        if held is not None:  # no card or team yet: the menu's answer (or its timeout) decides
+            raise ControlError(
+                t(
+                    "#{ref} is waiting for the customer to answer the routing menu (until {until} UTC); "
+                    "it reaches its team's channel then.",
+                    ref=ref,
+                    until=f"{held:%H:%M}",
+                )
+            )
         return view
 
     async def _refuse(self, view: ConversationView, user: str, verb: str, reason: str) -> NoReturn:
@@ -238,13 +250,13 @@ class Control:
                     else t("#{ref} is already with {team}.", ref=ref, team=target.name)
                 )
             if refusal is None:
-                await self._move(conn, view, user, target.id, agent, reason)
+                channel = await self._move(conn, view, user, target.id, agent, reason)
                 who = f"<@{agent}> ({target.name})" if agent else target.name
                 return t(
                     "Transferred #{ref} to {who}. Its new thread is in <#{channel}>.",
                     ref=ref,
                     who=who,
-                    channel=target.slack_channel,
+                    channel=channel,
                 )
         await self._refuse(view, user, "transfer", refusal)
 
@@ -272,9 +284,12 @@ class Control:
         team_id: str,
         agent: str | None,
         reason: str,
-    ) -> None:
+    ) -> str:
         team = self.config.team(team_id)
         assert team is not None
+        # Inside one of the team's channels already: stay there; else its least busy channel.
+        stays = team.id == view.team_id and view.slack_channel in team.slack_channels
+        channel = view.slack_channel if stays else await channel_for(conn, team, view.id)
         state = ConversationState.ASSIGNED if agent else ConversationState.OPEN
         await conn.execute(
             update(conversations)
@@ -295,11 +310,12 @@ class Control:
             conn,
             f"conv:{view.id}",
             "transfer_card",
-            {"conversation_id": view.id, "by": user, "to_channel": team.slack_channel, **payload},
+            {"conversation_id": view.id, "by": user, "to_channel": channel, **payload},
             self.clock(),
-            slack_channel=team.slack_channel,
+            slack_channel=channel,
         )
         if agent is None:
             await assignment.queue_assignment(
                 conn, self.config, view.id, team.id, self.clock(), "transferred"
             )
+        return channel

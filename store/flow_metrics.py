@@ -95,6 +95,8 @@ class Flow:
             holder = payload.get("to_agent") or payload.get("assignee")
         elif kind == EventType.CONVERSATION_REOPENED:
             holder = payload.get("assignee") or holder
+        elif kind == EventType.CONVERSATION_ROUTED:
+            team = row["team_id"] or team  # a conversation held for the routing menu gets its team now
         elif kind != EventType.CONVERSATION_CLOSED:
             return None
         state = "closed" if kind == EventType.CONVERSATION_CLOSED else ("assigned" if holder else "open")

@@ -36,11 +36,12 @@ from bridge.inbound import (
     body_kind,
     plain_text,
 )
-from bridge.routing import route
+from bridge.routing import RoutingDecision
 from bridge.whatsapp.parsing import MalformedWebhook, parse_webhook
-from store import assignment, csat, events, jobs
+from store import csat, events, jobs
 from store.events import NewEvent
 from store.lookups import BatchLookups
+from store.routing import Router, menu_failed
 from store.tables import business_numbers, contacts, conversations, message_links, webhook_inbox
 from store.tables import jobs as jobs_table
 
@@ -240,11 +241,6 @@ class Ingest:
                 ],
             )
         await jobs.enqueue_many(self.conn, self.new_jobs)
-        for event in self.new_events:
-            if event.type is EventType.CONVERSATION_ROUTED and event.conversation_id and event.team_id:
-                await assignment.queue_assignment(
-                    self.conn, self.config, event.conversation_id, event.team_id, self.now, "opened"
-                )
         await events.append(self.conn, self.new_events)
 
     async def known_messages(self, wamids: list[str]) -> None:
@@ -265,6 +261,7 @@ class Ingest:
         if await csat.record_answer(self.conn, self.config, self.now, msg, contact_id, self.new_events):
             return  # a CSAT answer belongs to the conversation it rates, never opens a new one
         conv = await self._open_conversation(contact_id, msg)
+        held = conv["menu_until"] is not None
         kind = body_kind(msg.body)
         text = plain_text(msg.body)
         link_id = (
@@ -294,7 +291,7 @@ class Ingest:
                 conv["id"],
                 conv["ref"],
                 actor=f"contact:{contact_id}",
-                team_id=conv["team_id"],
+                team_id=None if held else conv["team_id"],
                 phone_number_id=msg.phone_number_id,
                 payload={
                     "wa_message_id": msg.wa_message_id,
@@ -304,6 +301,10 @@ class Ingest:
                 },
             )
         )
+        if held:  # waiting for the menu: mirrored with the others once routed
+            router = Router(self.conn, self.config, self.now, self.new_events)
+            self.lookups.remember_conversation(await router.held_message(conv, msg))
+            return
         self.enqueue(
             f"conv:{conv['id']}",
             "mirror_inbound",
@@ -389,8 +390,11 @@ class Ingest:
         reopened = await self._reopen_within_grace(contact_id, msg.phone_number_id)
         if reopened is not None:
             return self.lookups.remember_conversation(reopened)
-        decision = route(self.config, msg.phone_number_id, plain_text(msg.body))
-        team = self.config.team(decision.team_id)
+        router = Router(self.conn, self.config, self.now, self.new_events)
+        outcome = await router.decide(contact_id, await router.facts(contact_id, msg))
+        # Held for a menu, the conversation waits in the default team until the answer routes it.
+        team_id = outcome.team_id if isinstance(outcome, RoutingDecision) else self.config.default_team
+        team = self.config.team(team_id)
         assert team is not None, "routing only returns configured teams"
         previous = await self.conn.scalar(
             select(conversations.c.id)
@@ -412,41 +416,23 @@ class Ingest:
                     slack_channel=team.slack_channel,
                     opened_at=self.now,
                     previous_conversation_id=previous,
-                    routing_rule=f"{decision.rule}: {decision.detail}",
                 )
                 .returning(conversations.c.id)
             )
         ).scalar_one()
         ref = REF_OFFSET + int(conv_id)
         await self.conn.execute(update(conversations).where(conversations.c.id == conv_id).values(ref=ref))
-        common = {
-            "conversation_id": conv_id,
-            "ref": ref,
-            "team_id": team.id,
-            "phone_number_id": msg.phone_number_id,
-        }
-        self.new_events += [
+        self.new_events.append(
             NewEvent(
                 EventType.CONVERSATION_OPENED,
                 self.now,
+                conv_id,
+                ref,
                 actor=f"contact:{contact_id}",
-                **common,
+                team_id=team.id if isinstance(outcome, RoutingDecision) else None,  # held: no team yet
+                phone_number_id=msg.phone_number_id,
                 payload={"contact_id": contact_id, "previous_conversation_id": previous},
-            ),
-            NewEvent(
-                EventType.CONVERSATION_ROUTED,
-                self.now,
-                actor="traza",
-                **common,
-                payload={"rule": decision.rule, "detail": decision.detail, "team": team.id},
-            ),
-        ]
-        self.enqueue(
-            f"conv:{conv_id}",
-            "post_card",
-            {"conversation_id": conv_id},
-            self.now,
-            slack_channel=team.slack_channel,
+            )
         )
         if self.config.enrichment is not None:
             # Its own queue: a slow CRM never holds up the card or the messages.
@@ -458,7 +444,7 @@ class Ingest:
             .mappings()
             .one()
         )
-        return self.lookups.remember_conversation(dict(row))
+        return self.lookups.remember_conversation(await router.opened(dict(row), outcome))
 
     async def _reopen_within_grace(self, contact_id: int, phone_number_id: str) -> dict[str, Any] | None:
         grace = self.config.reopen_grace_minutes
@@ -587,6 +573,8 @@ class Ingest:
                 )
             )
         ).one()
+        if new is DeliveryStatus.FAILED and row["author"] is None:
+            await menu_failed(self.conn, row["conversation_id"], self.now)
         self.new_events.append(
             NewEvent(
                 STATUS_EVENTS[new],

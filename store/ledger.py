@@ -164,7 +164,11 @@ class JobLedger:
             ).all()
         lines = []
         for row in reversed(rows):
-            who = t("Customer") if row.direction == "inbound" else f"<@{row.author}>"
+            who = (
+                t("Customer")
+                if row.direction == "inbound"
+                else (f"<@{row.author}>" if row.author else "Traza")
+            )
             body = (row.body or "").replace("\n", " ")
             lines.append(f"> {who}: {body[:200]}")
         return lines
@@ -286,6 +290,7 @@ class JobLedger:
             sending_since=(
                 datetime.fromisoformat(payload["sending_since"]) if payload.get("sending_since") else None
             ),
+            interactive=payload.get("interactive"),
         )
 
     async def sending(self, link_id: int) -> None:

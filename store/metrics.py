@@ -41,6 +41,7 @@ STATE_EVENTS = frozenset(
         EventType.CONVERSATION_REOPENED,
         EventType.CONVERSATION_ASSIGNED,
         EventType.CONVERSATION_RETURNED,
+        EventType.CONVERSATION_ROUTED,
     }
 )
 PERIOD_EVENTS = STATE_EVENTS | CSAT_EVENTS | {EventType.SLA_BREACHED}
@@ -145,6 +146,8 @@ def _track_state(tally: _Tally, row: Row) -> None:
         assignee = payload.get("to_agent") or payload.get("assignee")
     elif kind == EventType.CONVERSATION_REOPENED:
         assignee = payload.get("assignee") or assignee
+    elif kind == EventType.CONVERSATION_ROUTED:
+        team = row["team_id"] or team  # a conversation held for the routing menu gets its team now
     state = "closed" if kind == EventType.CONVERSATION_CLOSED else ("assigned" if assignee else "open")
     tally.state[conv] = (state, team, assignee)
 
@@ -160,6 +163,13 @@ def _observe(tally: _Tally, row: Row) -> None:
             tally.resolution[conv] = (at - tally.opened[conv][0]).total_seconds()
     elif kind == EventType.CONVERSATION_REOPENED:
         tally.count(row, "conversations_reopened")
+    elif kind == EventType.CONVERSATION_ROUTED and conv in tally.opened and tally.opened[conv][1] is None:
+        # Held for a routing menu, the conversation opened without a team: it counts for the one chosen.
+        tally.opened[conv] = (tally.opened[conv][0], row["team_id"])
+        if row["team_id"] is not None:
+            tally.per_team.setdefault(row["team_id"], Counter())["conversations_opened"] += 1
+            if tally.team is not None and tally.mine(row["team_id"]):
+                tally.counts["conversations_opened"] += 1
     elif kind == EventType.CONVERSATION_TRANSFERRED:
         tally.count(row, "transfers")
     elif kind == EventType.CUSTOMER_MESSAGE_RECEIVED:

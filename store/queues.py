@@ -34,7 +34,11 @@ async def agent_queue(
         (
             await conn.execute(
                 select(conversations.c.id)
-                .where(conversations.c.team_id.in_(teams), conversations.c.state == ConversationState.OPEN)
+                .where(
+                    conversations.c.team_id.in_(teams),
+                    conversations.c.state == ConversationState.OPEN,
+                    conversations.c.menu_until.is_(None),  # held for the routing menu: no team yet
+                )
                 .order_by(conversations.c.id)
                 .limit(LIMIT)
             )

@@ -242,6 +242,15 @@ def summarize(event_type: str, actor: str | None, payload_json: str) -> str:
             return _with_reason(t("closed"), payload)
         case "ConversationReopened":
             return t("reopened by {who}", who=who)
+        case "ConversationRouted":
+            rule = str(payload.get("rule") or "?") + (f" ({payload['name']})" if payload.get("name") else "")
+            why = _clip(payload.get("detail") or payload.get("reason"))
+            return t("routed to {team} by {rule}: {why}", team=payload.get("team") or "?", rule=rule, why=why)
+        case "MenuOffered":
+            options = ", ".join(f"{o.get('number')} {o.get('title')}" for o in payload.get("options") or [])
+            return t("routing menu sent to the customer: {options}", options=options)
+        case "AutomaticMessageSent":
+            return t("automatic message sent to the customer")
         case "ConversationAssigned":
             return t(
                 "assigned to <@{agent}> ({reason})",

@@ -146,6 +146,10 @@ conversations = Table(
     Column("routing_rule", String(200)),
     Column("assigned_at", Ts),
     Column("labels", Text),  # ",a,b," (see bridge.teamtools.encode_labels); the events hold the history
+    # A conversation waiting for the customer's answer to a routing menu (rule ``menu_rule``) until
+    # ``menu_until``; NULL once routed. Held conversations have no card and their messages wait.
+    Column("menu_rule", Integer),
+    Column("menu_until", Ts),
 )
 Index("ix_conversations_assignee", conversations.c.assignee, conversations.c.state)
 Index(
@@ -155,6 +159,7 @@ Index(
     sqlite_where=text("state != 'closed'"),
     postgresql_where=text("state != 'closed'"),
 )
+Index("ix_conversations_menu_until", conversations.c.menu_until)
 # One open conversation per customer and business number, enforced by the database.
 Index(
     "uq_conversations_open",

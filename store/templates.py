@@ -22,6 +22,7 @@ from bridge.errors import InvalidInput
 from bridge.i18n import t
 from bridge.replies import may_act_in_team
 from store import events, jobs
+from store.channels import channel_for
 from store.control import record_claim
 from store.conversations import find_by_ref, load_view
 from store.events import NewEvent
@@ -166,7 +167,10 @@ async def _open(
         )
     ).scalar_one()
     ref = REF_OFFSET + int(conv_id)
-    await conn.execute(update(conversations).where(conversations.c.id == conv_id).values(ref=ref))
+    channel = await channel_for(conn, team, int(conv_id))
+    await conn.execute(
+        update(conversations).where(conversations.c.id == conv_id).values(ref=ref, slack_channel=channel)
+    )
     await events.append(
         conn,
         [
@@ -188,7 +192,7 @@ async def _open(
         "post_card",
         {"conversation_id": conv_id},
         now,
-        slack_channel=team.slack_channel,
+        slack_channel=channel,
     )
     return await load_view(conn, config, int(conv_id))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from bridge.config import ConfigError, TrazaConfig, load_config
-from traza import logs
+from traza import logs, routes_cli
 from traza.settings import Settings, SettingsError
 
 log = logging.getLogger("traza")
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain; exit 0 when intact")
     verify.add_argument("--ref", type=int, help="only the events of conversation REF")
+    routes_cli.add_parser(sub)
     export = sub.add_parser("export", help="conversations, messages, events or metrics as CSV/JSON")
     export.add_argument("what", choices=["conversations", "messages", "events", "metrics"])
     export.add_argument("--team", help="metrics of one team only")
@@ -133,7 +134,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return asyncio.run(commands_cli.export(settings, args))
         case "forget":
             return asyncio.run(commands_cli.forget(settings, args))
+        case "routes":
+            return _routes_test(read_config(settings.config_path), args)
     return 2
+
+
+def _routes_test(config: TrazaConfig, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    try:
+        lines = routes_cli.test_route(config, args, datetime.now(UTC))
+    except routes_cli.RouteArgsError as exc:
+        raise StartupError([str(exc)]) from exc
+    print("\n".join(lines))
+    return 0
 
 
 def install_stop_handlers(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bridge import deliver, mirror, sla
+from bridge import automatic, deliver, mirror, sla
 from bridge.config import TrazaConfig
 from bridge.domain import EventType, SlaTarget
 from bridge.enrichment import CustomerLookup, enrich_customer
@@ -32,6 +32,7 @@ from bridge.errors import PermanentRemoteError, RateLimited, RemoteError, Transi
 from bridge.i18n import t
 from bridge.ports import AgentDesk, ChatSurface, MediaSource, WhatsAppSender
 from store import events, jobs, leases, retention
+from store.automatic import AutomaticJobLedger
 from store.coordination import Coordinator
 from store.customer_facts import FactsLedger
 from store.events import NewEvent
@@ -39,6 +40,7 @@ from store.ingest import ingest_pending
 from store.jobs import Job
 from store.ledger import JobLedger
 from store.mirrored import MirroredBatch
+from store.routing import expire_menus
 from traza import teamwork
 from traza.figures import publish_home, send_stats_chart
 from traza.sla_sweeper import SlaSweeper
@@ -86,6 +88,7 @@ BUSY_PAUSE = 0.05
 BUSY_DEFER = 1.0  # during a burst, ingest at most once a second (in one go: batches are cheap)
 # One retention pass per hour across all workers: the lease outlives the pass and is not released.
 RETENTION_EVERY = timedelta(hours=1)
+MENU_SWEEP = 1.0  # routing menus time out with at most this much delay
 
 
 def utcnow() -> datetime:
@@ -117,6 +120,7 @@ class Worker:
         self.running: dict[int, asyncio.Task[None]] = {}
         self.last_ingress = 0.0
         self.last_ingest = 0.0
+        self.last_menu_sweep = 0.0
         self.yield_to_ingress = engine.dialect.name == "sqlite"
         self.busy_keys: set[str] = set()
         self.mirrored = MirroredBatch(engine, clock)
@@ -186,7 +190,12 @@ class Worker:
                 continue
             self.last_ingest = time.monotonic()
             applied = await ingest_pending(self.engine, self.config, self.clock)
-            if applied:
+            expired = 0
+            if time.monotonic() - self.last_menu_sweep >= MENU_SWEEP:
+                # Under the ingest lease: an answer and an expiry never route one conversation twice.
+                self.last_menu_sweep = time.monotonic()
+                expired = await expire_menus(self.engine, self.config, self.clock)
+            if applied or expired:
                 self.stats["webhooks_ingested"] += applied
                 await self.coordinator.wake("jobs", everywhere=False)
                 continue
@@ -412,6 +421,13 @@ class Worker:
                     self.sender,
                     self.desk,
                     self.config,
+                )
+            case "send_automatic":
+                await automatic.send_automatic(
+                    job.payload["link_id"],
+                    AutomaticJobLedger(self.engine, self.config, job.id, self.clock),
+                    self.sender,
+                    self.clock(),
                 )
             case "mark_status":
                 await deliver.mark_status(job.payload["link_id"], ledger, self.desk)

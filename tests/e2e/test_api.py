@@ -243,6 +243,8 @@ async def test_a_real_conversation_through_the_api(traza: harness.Harness) -> No
     await traza.webhook(wp.inbound_text_webhook("Hola", wa_id="5491100000009"))
     thread = await traza.thread_of("C0SOPORTE1")
     await traza.agent_says("C0SOPORTE1", thread, "U0AGENT003", "Buen día")
+    # Bolt acknowledges the event before its listener runs: wait for the reply to be handled.
+    await harness.eventually(lambda: traza.graph.sends(), 10, "the reply sent to WhatsApp")
     engine = create_engine(traza.settings.database_url)
     try:
         async with _client(engine, TOKEN, authorization=f"Bearer {TOKEN}") as api:

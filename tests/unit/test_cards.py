@@ -363,3 +363,15 @@ def test_canned_modal_offers_each_reply_with_a_preview() -> None:
     assert len(option["description"]["text"]) <= 75 and "\n" not in option["description"]["text"]
     with pytest.raises(ValueError):
         canned_modal(1042, [], "{}")
+
+
+def test_card_says_which_routing_rule_sent_the_conversation_and_why() -> None:
+    view = make_view(routing_rule="rules[1] (gold): customer.tier is 'gold' & <vip>")
+    blocks = card_message(view, NOW)["blocks"]
+    assert_valid_blocks(blocks)
+    routing = next(b for b in blocks if b.get("block_id") == "conv_routing")
+    assert (
+        routing["elements"][0]["text"]
+        == ":compass: rules[1] (gold): customer.tier is 'gold' &amp; &lt;vip&gt;"
+    )
+    assert not any(b.get("block_id") == "conv_routing" for b in card_message(make_view(), NOW)["blocks"])

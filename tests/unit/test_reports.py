@@ -215,3 +215,22 @@ async def test_metrics_from_the_database_match(database_url: str) -> None:
     assert m == reports.summarize(rows(SEQUENCE), since=SINCE, until=UNTIL)
     assert m["first_response"]["p90_seconds"] == 540.0
     assert ventas["backlog"] == {"open": 1, "assigned": 1}
+
+
+def test_a_conversation_held_for_the_routing_menu_counts_for_the_team_it_was_routed_to() -> None:
+    held = [
+        NewEvent(E.CONVERSATION_OPENED, T0, 20, 1020, "contact:20", None, "106", {}),
+        NewEvent(E.MENU_OFFERED, T0, 20, 1020, "traza", None, "106", {"rule": "rules[0]"}),
+        NewEvent(E.CONVERSATION_ROUTED, T0 + timedelta(seconds=40), 20, 1020, "traza", "ventas", "106", {}),
+        NewEvent(E.REPLY_RECEIVED, T0 + timedelta(seconds=100), 20, 1020, "U3", "ventas", "106", {}),
+    ]
+    ventas = reports.summarize(rows(held), since=SINCE, until=UNTIL, team="ventas")
+    assert ventas["conversations_opened"] == 1
+    assert ventas["first_response"]["median_seconds"] == 100  # from the first message, menu time included
+    assert ventas["backlog"] == {"open": 1, "assigned": 0}
+    everyone = reports.summarize(rows(held), since=SINCE, until=UNTIL)
+    assert everyone["conversations_opened"] == 1
+    assert [(t["team"], t["conversations_opened"]) for t in everyone["per_team"]] == [("ventas", 1)]
+    # The 40 s waiting for the menu belong to no team; from the routing on the time is ventas' queue.
+    open_time = (UNTIL - T0).total_seconds() - 40
+    assert everyone["time_in_state"] == [{"team": "ventas", "state": "open", "seconds": open_time}]

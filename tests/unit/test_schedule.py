@@ -1,0 +1,82 @@
+"""Business hours are the team's wall clock and calendar: DST changes, midnight, 24:00, split days,
+and holidays that fall on a different date in the team's zone than in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bridge.checking import Checker
+from bridge.schedule import BusinessHours, parse_hours
+
+
+def hours(**raw: Any) -> BusinessHours:
+    check = Checker()
+    parsed = parse_hours(raw, "teams[0].hours", check)
+    assert parsed is not None and not check.problems, check.problems
+    return parsed
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+MADRID = hours(timezone="Europe/Madrid", open={"mon-fri": "09:00-18:00"})
+
+
+def test_the_same_utc_hour_is_open_before_and_closed_after_the_spring_dst_change() -> None:
+    # Madrid moves from UTC+1 to UTC+2 on Sunday 2026-03-29. 07:30 UTC on Friday 27 is 08:30 (closed);
+    # the same 07:30 UTC on Monday 30 is 09:30 (open).
+    assert not MADRID.status(utc(2026, 3, 27, 7, 30)).open
+    monday = MADRID.status(utc(2026, 3, 30, 7, 30))
+    assert monday.open and "Mon 2026-03-30 09:30 Europe/Madrid" in monday.why
+
+
+def test_closing_time_follows_the_autumn_dst_change() -> None:
+    # Madrid returns to UTC+1 on Sunday 2026-10-25: 16:30 UTC is 18:30 on the Friday before (closed)
+    # and 17:30 on the Monday after (open).
+    assert not MADRID.status(utc(2026, 10, 23, 16, 30)).open
+    assert MADRID.status(utc(2026, 10, 26, 16, 30)).open
+
+
+def test_midnight_belongs_to_the_next_local_day() -> None:
+    late = hours(timezone="America/Bogota", open={"mon": "18:00-24:00", "tue": "00:00-02:00"})
+    # Tue 2026-11-24 04:59 UTC = Mon 23:59 Bogotá (open until 24:00); 05:00 UTC = Tue 00:00 (tuesday's range).
+    assert late.status(utc(2026, 11, 24, 4, 59)).open
+    assert late.status(utc(2026, 11, 24, 5, 0)).open
+    assert not late.status(utc(2026, 11, 24, 7, 0)).open  # Tue 02:00: the range has ended
+
+
+def test_a_holiday_in_the_teams_zone_that_is_not_yet_the_holiday_in_utc() -> None:
+    auckland = hours(timezone="Pacific/Auckland", open={"mon-sun": "08:00-20:00"}, holidays=["2026-12-25"])
+    # 2026-12-24 21:00 UTC is Friday 25 December 10:00 in Auckland: a holiday there, not yet in UTC.
+    status = auckland.status(utc(2026, 12, 24, 21, 0))
+    assert not status.open and status.why == "Fri 2026-12-25 10:00 Pacific/Auckland is a holiday"
+
+
+def test_a_utc_holiday_date_that_is_still_a_working_day_in_the_teams_zone() -> None:
+    mexico = hours(timezone="America/Mexico_City", open={"mon-sun": "09:00-22:00"}, holidays=["2026-12-25"])
+    # 2026-12-25 02:00 UTC is still Thursday 24 December 20:00 in Mexico City: open.
+    assert mexico.status(utc(2026, 12, 25, 2, 0)).open
+    assert not mexico.status(utc(2026, 12, 25, 18, 0)).open
+
+
+def test_split_days_closed_days_and_wrapping_day_spans() -> None:
+    shop = hours(timezone="UTC", open={"fri-mon": "10:00-13:00, 16:00-19:00", "wed": "closed"})
+    assert shop.status(utc(2026, 11, 23, 11, 0)).open  # Monday morning
+    afternoon = shop.status(utc(2026, 11, 23, 14, 0))
+    assert not afternoon.open and afternoon.why.endswith("is outside 10:00-13:00, 16:00-19:00")
+    assert shop.status(utc(2026, 11, 22, 17, 0)).open  # Sunday, inside the fri-mon wrap
+    assert shop.status(utc(2026, 11, 25, 11, 0)).why.endswith("closed all day")  # Wednesday
+
+
+def test_ranges_include_their_start_and_exclude_their_end() -> None:
+    assert MADRID.status(utc(2026, 11, 25, 8, 0)).open  # 09:00 Madrid
+    assert not MADRID.status(utc(2026, 11, 25, 17, 0)).open  # 18:00 Madrid
+
+
+def test_a_naive_instant_is_refused() -> None:
+    with pytest.raises(ValueError):
+        MADRID.status(datetime(2026, 11, 25, 12, 0))
