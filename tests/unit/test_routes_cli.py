@@ -97,12 +97,13 @@ def test_after_hours_in_the_teams_zone_goes_on_call(capsys: pytest.CaptureFixtur
 def test_a_menu_shows_the_options_and_what_happens_without_or_with_an_answer(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, out, _ = run(capsys, "hola", "--number", "106540352242923")
+    weekday = ("--at", "2026-12-01 11:00 Europe/Madrid")  # within soporte's hours, whatever the clock says
+    code, out, _ = run(capsys, "hola", "--number", "106540352242923", *weekday)
     assert code == 0
     assert "asks the menu (1 Ventas → ventas, 2 Soporte → soporte)" in out
     assert "If nobody answers in time" in out
     assert "→ team soporte by routing.default_team" in out
-    code, out, _ = run(capsys, "hola", "--number", "106540352242923", "--answer", "1")
+    code, out, _ = run(capsys, "hola", "--number", "106540352242923", "--answer", "1", *weekday)
     assert code == 0 and "→ team ventas by rules[1] (menu): menu answer 1 (Ventas)" in out
 
 
