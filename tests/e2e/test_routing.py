@@ -328,6 +328,8 @@ async def test_a_menu_reported_failed_by_a_status_webhook_routes_at_once(routed:
         phone_number_id=MENU_NUMBER,
         recipient=customer,
         errors=[wp.status_error(131026, details="Message undeliverable")],
+        # As Meta does: the status names the send, even before Traza has stored the send's answer.
+        biz_opaque_callback_data=menu[0].body["biz_opaque_callback_data"],
     )
     assert (await h.webhook(failed)).status_code == 200
     decision = await decision_for(h, SOPORTE, customer)
