@@ -132,6 +132,10 @@ class TrazaConfig:
             facts["vip"] = "true"
         return facts
 
+    def business_hours(self) -> dict[str, BusinessHours]:
+        """The teams that keep business hours (``teams[].hours``), by id."""
+        return {team.id: team.hours for team in self.teams if team.hours is not None}
+
     def sla_for(self, team_id: str) -> SlaTargets | None:
         team = self.team(team_id)
         return team.sla if team else None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -65,6 +65,33 @@ class BusinessHours:
         if not ranges:
             return Opening(False, f"{where}: closed all day")
         return Opening(False, f"{where} is outside {', '.join(_span(s, e) for s, e in ranges)}")
+
+    def open_seconds(self, start: datetime, end: datetime) -> float:
+        """Seconds of ``[start, end)`` that fall within the opening hours, in the team's calendar
+        (holidays and DST included): how long a customer waited in business time."""
+        if end <= start:
+            return 0.0
+        total = 0.0
+        day = start.astimezone(self.timezone).date()
+        last = end.astimezone(self.timezone).date()
+        while day <= last:
+            if day not in self.holidays:
+                for first, stop in self.weekly[day.weekday()]:
+                    opens = _local(day, first, self.timezone)
+                    closes = _local(day, stop, self.timezone)
+                    overlap = (min(closes, end) - max(opens, start)).total_seconds()
+                    total += max(overlap, 0.0)
+            day += timedelta(days=1)
+        return total
+
+
+def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """The instant of ``minutes`` after local midnight of ``day`` (24:00 is the next midnight)."""
+    return (
+        datetime.combine(day, time(), tzinfo=zone) + timedelta(minutes=minutes)
+        if minutes < 1440
+        else (datetime.combine(day + timedelta(days=1), time(), tzinfo=zone))
+    )
 
 
 def _span(start: int, end: int) -> str:

@@ -20,13 +20,14 @@ import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bridge.domain import EventType, SlaTarget
+from bridge.schedule import BusinessHours
 from store.flow_metrics import Flow
 from store.satisfaction import CSAT_EVENTS, csat_summary
 from store.tables import events
@@ -198,6 +199,22 @@ def _durations(tally: _Tally, measured: dict[int, float]) -> dict[str, Any]:
     }
 
 
+def _in_business_time(
+    tally: _Tally, measured: dict[int, float], hours: Mapping[str, BusinessHours] | None
+) -> dict[int, float]:
+    """The same durations counted only while the conversation's team was open (its ``hours``, its
+    time zone and holidays); a team without ``hours`` counts every second."""
+    if not hours:
+        return measured
+    timed: dict[int, float] = {}
+    for conv, seconds in measured.items():
+        opened_at, team = tally.opened[conv]
+        schedule = hours.get(team) if team else None
+        end = opened_at + timedelta(seconds=seconds)
+        timed[conv] = schedule.open_seconds(opened_at, end) if schedule else seconds
+    return timed
+
+
 def summarize(
     rows: Sequence[Row],
     *,
@@ -205,6 +222,7 @@ def summarize(
     until: datetime,
     team: str | None = None,
     message_volume: Sequence[MessageVolume] = (),
+    hours: Mapping[str, BusinessHours] | None = None,
 ) -> dict[str, Any]:
     """Metrics over event rows in ``seq`` order (pure: the unit tests feed it hand-built events).
 
@@ -233,6 +251,8 @@ def summarize(
         **{name: tally.counts[name] for name in COUNTED},
         "first_response": _durations(tally, tally.first_response),
         "resolution": _durations(tally, tally.resolution),
+        "first_response_business": _durations(tally, _in_business_time(tally, tally.first_response, hours)),
+        "resolution_business": _durations(tally, _in_business_time(tally, tally.resolution, hours)),
         "per_team": [
             {"team": t, **{n: c[n] for n in PER_TEAM}}
             for t, c in sorted(tally.per_team.items())
@@ -255,13 +275,15 @@ async def metrics(
     since: datetime | None = None,
     until: datetime | None = None,
     team: str | None = None,
+    hours: Mapping[str, BusinessHours] | None = None,
 ) -> dict[str, Any]:
-    """The published metrics (docs/metrics.md) for ``[since, until)``; ``until`` defaults to now."""
+    """The published metrics (docs/metrics.md) for ``[since, until)``; ``until`` defaults to now.
+    ``hours`` (each team's business hours, ``TrazaConfig.business_hours()``) adds business-time durations."""
     until = until or datetime.now(UTC)
     e = events.c
     if since is None:  # the whole history: nothing to skip
         rows = await _rows(conn, _event_rows(METRIC_EVENTS).where(e.occurred_at < until))
-        return summarize(rows, since=None, until=until, team=team)
+        return summarize(rows, since=None, until=until, team=team, hours=hours)
     in_period = (e.occurred_at >= since, e.occurred_at < until)
     recent = await _rows(conn, _event_rows(PERIOD_EVENTS).where(*in_period))
     recent += await _replies(conn, since, until)
@@ -275,7 +297,7 @@ async def metrics(
         earlier += await _rows(conn, query)
     rows = sorted([*earlier, *recent], key=lambda r: int(r["seq"]))
     volume = await _message_volume(conn, since, until)
-    return summarize(rows, since=since, until=until, team=team, message_volume=volume)
+    return summarize(rows, since=since, until=until, team=team, message_volume=volume, hours=hours)
 
 
 async def metric_rows(

@@ -164,6 +164,8 @@ class Metrics(BaseModel):
     agent_replies: int
     first_response: Durations
     resolution: Durations
+    first_response_business: Durations
+    resolution_business: Durations
     per_team: list[TeamVolume]
     per_agent: list[AgentVolume]
     backlog: Backlog
@@ -294,7 +296,8 @@ class _Api:
         """Operational metrics over ``[since, until)`` (UTC), computed from the event log."""
         start, end = _period(since, until)
         async with self.get_engine().connect() as conn:
-            result = await reports.metrics(conn, since=start, until=end, team=team)
+            hours = self.get_config().business_hours() if self.get_config else None
+            result = await reports.metrics(conn, since=start, until=end, team=team, hours=hours)
         return Metrics.model_validate(result)
 
 

@@ -131,7 +131,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         case "audit":
             return asyncio.run(commands_cli.audit_verify(settings, args.ref))
         case "export":
-            return asyncio.run(commands_cli.export(settings, args))
+            # Business-time durations need the teams' hours; an export works without traza.yml too.
+            wants_hours = args.what == "metrics" and settings.config_path.is_file()
+            hours = read_config(settings.config_path).business_hours() if wants_hours else None
+            return asyncio.run(commands_cli.export(settings, args, hours))
         case "forget":
             return asyncio.run(commands_cli.forget(settings, args))
         case "routes":

@@ -10,6 +10,7 @@ import json
 import logging
 import sys
 import textwrap
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tqdm import tqdm
 
 from bridge.config import TrazaConfig
+from bridge.schedule import BusinessHours
 from store import events
 from store.db import create_engine
 from store.migrate import upgrade, upgrade_async
@@ -177,10 +179,12 @@ async def forget(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def export(settings: Settings, args: argparse.Namespace) -> int:
+async def export(
+    settings: Settings, args: argparse.Namespace, hours: Mapping[str, BusinessHours] | None = None
+) -> int:
     since, until = _date(args.since), _date(args.until)
     if args.what == "metrics":
-        return await _export_metrics(settings, args, since, until)
+        return await _export_metrics(settings, args, since, until, hours)
     table, time_column = {
         "conversations": (conversations, conversations.c.opened_at),
         "messages": (message_links, message_links.c.sent_at),
@@ -230,7 +234,11 @@ async def _stream(
 
 
 async def _export_metrics(
-    settings: Settings, args: argparse.Namespace, since: datetime | None, until: datetime | None
+    settings: Settings,
+    args: argparse.Namespace,
+    since: datetime | None,
+    until: datetime | None,
+    hours: Mapping[str, BusinessHours] | None = None,
 ) -> int:
     """Metrics of the period as JSON, or as CSV rows ``metric,value`` (nested keys joined with dots)."""
     from store.reports import metrics
@@ -238,7 +246,7 @@ async def _export_metrics(
     engine = create_engine(settings.database_url)
     try:
         async with engine.connect() as conn:
-            data = await metrics(conn, since=since, until=until, team=args.team)
+            data = await metrics(conn, since=since, until=until, team=args.team, hours=hours)
     finally:
         await engine.dispose()
     out = io.StringIO()

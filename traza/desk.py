@@ -208,7 +208,9 @@ class Desk:
         now = self.clock()
         since = midnight(now) - timedelta(days=PERIOD_DAYS[period] - 1)
         async with self.engine.begin() as conn:
-            m = await reports.metrics(conn, since=since, until=now, team=team)
+            m = await reports.metrics(
+                conn, since=since, until=now, team=team, hours=self.config.business_hours()
+            )
             payload = {"user": user, "team": team, "period": period, "channel": channel}
             await jobs.enqueue(
                 conn,

@@ -234,3 +234,20 @@ def test_a_conversation_held_for_the_routing_menu_counts_for_the_team_it_was_rou
     # The 40 s waiting for the menu belong to no team; from the routing on the time is ventas' queue.
     open_time = (UNTIL - T0).total_seconds() - 40
     assert everyone["time_in_state"] == [{"team": "ventas", "state": "open", "seconds": open_time}]
+
+
+def test_first_response_in_business_time_counts_only_while_the_team_is_open() -> None:
+    from bridge.checking import Checker
+    from bridge.schedule import parse_hours
+
+    check = Checker()
+    # T0 is Monday 09:00 UTC = 10:00 in Madrid (UTC+1 in March); soporte opens at 10:05, T0 + 300 s.
+    opens_late = parse_hours({"timezone": "Europe/Madrid", "open": {"mon-fri": "10:05-18:00"}}, "h", check)
+    assert opens_late is not None and not check.problems
+    m = reports.summarize(rows(SEQUENCE), since=SINCE, until=UNTIL, hours={"soporte": opens_late})
+    # #1 answered at T0+120 (0 s open), #2 opened T0+60 answered T0+360 (60 s), #4 T0+180 → T0+780 (480 s)
+    assert m["first_response_business"]["median_seconds"] == 60.0
+    assert m["first_response_business"]["p90_seconds"] == 396.0
+    assert m["first_response"]["median_seconds"] == 300.0  # wall-clock figures unchanged
+    plain = reports.summarize(rows(SEQUENCE), since=SINCE, until=UNTIL)
+    assert plain["first_response_business"] == plain["first_response"]  # no hours: every second counts

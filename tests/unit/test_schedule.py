@@ -80,3 +80,22 @@ def test_ranges_include_their_start_and_exclude_their_end() -> None:
 def test_a_naive_instant_is_refused() -> None:
     with pytest.raises(ValueError):
         MADRID.status(datetime(2026, 11, 25, 12, 0))
+
+
+def test_open_seconds_count_only_business_time_across_a_weekend_and_a_holiday() -> None:
+    # Friday 2026-12-18 17:00 Madrid (16:00 UTC) to Tuesday 22 10:00 Madrid: 1 h on Friday, a closed
+    # weekend, 9 h on Monday, 1 h on Tuesday = 11 h. With Monday a holiday: 2 h.
+    start, end = utc(2026, 12, 18, 16, 0), utc(2026, 12, 22, 9, 0)
+    assert MADRID.open_seconds(start, end) == 11 * 3600
+    holiday = hours(timezone="Europe/Madrid", open={"mon-fri": "09:00-18:00"}, holidays=["2026-12-21"])
+    assert holiday.open_seconds(start, end) == 2 * 3600
+    assert MADRID.open_seconds(end, start) == 0.0
+
+
+def test_open_seconds_follow_the_local_clock_across_dst_and_a_day_ending_at_midnight() -> None:
+    # Spring change on Sunday 2026-03-29: Friday 27 08:00 UTC (09:00 local) to Monday 30 08:00 UTC
+    # (10:00 local, now UTC+2): 9 h on Friday + 1 h on Monday.
+    assert MADRID.open_seconds(utc(2026, 3, 27, 8, 0), utc(2026, 3, 30, 8, 0)) == 10 * 3600
+    late = hours(timezone="America/Bogota", open={"mon": "22:00-24:00"})
+    # Monday 2026-11-23 21:00 to Tuesday 01:00 Bogotá (UTC-5): only 22:00-24:00 counts.
+    assert late.open_seconds(utc(2026, 11, 24, 2, 0), utc(2026, 11, 24, 6, 0)) == 2 * 3600
