@@ -31,6 +31,7 @@ from bridge.webhooks import Outcome
 from store import jobs, leases
 from store import webhook_outbox as outbox
 from store.webhook_outbox import Delivery
+from traza.tasks import shut_down
 
 log = logging.getLogger("traza.webhooks")
 FAN_OUT_LEASE = timedelta(seconds=15)
@@ -88,14 +89,7 @@ class WebhookDispatcher:
         try:
             await stop.wait()
         finally:
-            for task in loops:
-                task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-            if self.running:
-                await asyncio.wait(list(self.running.values()), timeout=10)
-            for task in self.running.values():
-                task.cancel()
-            await asyncio.gather(*self.running.values(), return_exceptions=True)
+            await shut_down(loops, list(self.running.values()))
             await leases.release(self.engine, "webhooks-fanout", self.holder)
             await self.client.aclose()
 

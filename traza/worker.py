@@ -44,6 +44,7 @@ from store.routing import expire_menus
 from traza import teamwork
 from traza.figures import publish_home, send_stats_chart
 from traza.sla_sweeper import SlaSweeper
+from traza.tasks import shut_down
 
 log = logging.getLogger("traza.worker")
 PACED_KINDS = frozenset(
@@ -153,13 +154,7 @@ class Worker:
         try:
             await stop.wait()
         finally:
-            for task in loops:
-                task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-            if self.running:
-                await asyncio.wait(list(self.running.values()), timeout=10)
-            for task in self.running.values():
-                task.cancel()
+            await shut_down(loops, list(self.running.values()))
             await leases.release(self.engine, "ingest", self.holder)
             await leases.release(self.engine, "assign", self.holder)
 
