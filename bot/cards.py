@@ -12,9 +12,30 @@ text 300).
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
+from bot.blocks import (
+    CONFIRM_TEXT_MAX,
+    CONTEXT_ELEMENTS_MAX,
+    FALLBACK_TEXT_MAX,
+    OPTION_TEXT_MAX,
+    OPTION_VALUE_MAX,
+    PRIVATE_METADATA_MAX,
+    REASON_MAX,
+    SECTION_FIELD_MAX,
+    SECTION_TEXT_MAX,
+    SELECT_OPTIONS_MAX,
+    VIEW_TITLE_MAX,
+    JsonDict,
+    as_utc,
+    button,
+    clip,
+    escape_mrkdwn,
+    field,
+    mrkdwn_section,
+    plain,
+)
 from bridge.domain import ConversationState, ConversationView
 from bridge.i18n import N_, t
 from bridge.sla import flag_text
@@ -40,22 +61,9 @@ TRANSFER_AGENT_ACTION: Final = "agent"
 TRANSFER_REASON_BLOCK: Final = "transfer_reason"
 TRANSFER_REASON_ACTION: Final = "reason"
 
-SECTION_TEXT_MAX: Final = 3000
-SECTION_FIELD_MAX: Final = 2000
-FALLBACK_TEXT_MAX: Final = 1000
-CONFIRM_TEXT_MAX: Final = 300
-OPTION_TEXT_MAX: Final = 75
-OPTION_VALUE_MAX: Final = 150
-SELECT_OPTIONS_MAX: Final = 100
-PRIVATE_METADATA_MAX: Final = 3000
-VIEW_TITLE_MAX: Final = 24
-REASON_MAX: Final = 1000
-CONTEXT_ELEMENTS_MAX: Final = 10
 
 _NAME_MAX: Final = 200
 _PHONE_MAX: Final = 64
-_ELLIPSIS: Final = "…"
-_ESCAPES: Final = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 _STATE_LABEL: Final = {
     ConversationState.OPEN: N_(":large_yellow_circle: open"),
@@ -68,8 +76,6 @@ _STATE_NAME: Final = {
     ConversationState.ASSIGNED: N_("assigned"),
     ConversationState.CLOSED: N_("closed"),
 }
-
-JsonDict = dict[str, Any]
 
 
 def format_duration(seconds: float) -> str:
@@ -90,26 +96,10 @@ def format_duration(seconds: float) -> str:
     return f"{days} d {hours} h"
 
 
-def escape_mrkdwn(text: str, limit: int | None = None) -> str:
-    """Escape ``&``, ``<`` and ``>``; past ``limit`` chars, clip with ``…`` between entities."""
-    escaped = "".join(_ESCAPES.get(char, char) for char in text)
-    if limit is None or len(escaped) <= limit:
-        return escaped
-    out: list[str] = []
-    used = 0
-    for char in text:
-        piece = _ESCAPES.get(char, char)
-        if used + len(piece) > limit - len(_ELLIPSIS):
-            break
-        out.append(piece)
-        used += len(piece)
-    return "".join(out) + _ELLIPSIS
-
-
 def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
     """The card's ``text``, ``blocks`` and ``metadata`` for ``chat.postMessage``/``chat.update``."""
     blocks: list[JsonDict] = [_summary_section(view, now)]
-    if overdue := view.sla_overdue(_as_utc(now)):
+    if overdue := view.sla_overdue(as_utc(now)):
         blocks.append(
             {
                 "type": "context",
@@ -127,7 +117,7 @@ def card_message(view: ConversationView, now: datetime) -> dict[str, Any]:
         blocks.append(_labels_and_earlier(view))
     actions = _actions(view)
     if view.state is not ConversationState.CLOSED and not view.window_open(now):
-        actions["elements"].append(_button(ACTION_TEMPLATE, t("Send template"), str(int(view.ref))))
+        actions["elements"].append(button(ACTION_TEMPLATE, t("Send template"), str(int(view.ref))))
     blocks.append(actions)
     return {
         "text": _fallback_text(view),
@@ -144,24 +134,24 @@ def template_modal(ref: int, private_metadata: str) -> dict[str, Any]:
     name = {
         "type": "input",
         "block_id": TEMPLATE_NAME_BLOCK,
-        "label": _plain(t("Template name")),
-        "hint": _plain(t("An approved template; `/traza start` without a name lists them.")),
+        "label": plain(t("Template name")),
+        "hint": plain(t("An approved template; `/traza start` without a name lists them.")),
         "element": {"type": "plain_text_input", "action_id": "value"},
     }
     params = {
         "type": "input",
         "block_id": TEMPLATE_PARAMS_BLOCK,
         "optional": True,
-        "label": _plain(t("Parameters, one per line")),
+        "label": plain(t("Parameters, one per line")),
         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True},
     }
     return {
         "type": "modal",
         "callback_id": TEMPLATE_MODAL_CALLBACK_ID,
         "private_metadata": private_metadata,
-        "title": _plain(t("Template to #{ref}", ref=ref)[:VIEW_TITLE_MAX]),
-        "submit": _plain(t("Send")),
-        "close": _plain(t("Cancel")),
+        "title": plain(t("Template to #{ref}", ref=ref)[:VIEW_TITLE_MAX]),
+        "submit": plain(t("Send")),
+        "close": plain(t("Cancel")),
         "blocks": [name, params],
     }
 
@@ -181,11 +171,11 @@ def transfer_modal(ref: int, teams: list[tuple[str, str]], private_metadata: str
         "type": "modal",
         "callback_id": TRANSFER_MODAL_CALLBACK_ID,
         "private_metadata": private_metadata,
-        "title": _plain(_clip(t("Transfer #{ref}", ref=ref), VIEW_TITLE_MAX)),
-        "submit": _plain(t("Transfer")),
-        "close": _plain(t("Cancel")),
+        "title": plain(clip(t("Transfer #{ref}", ref=ref), VIEW_TITLE_MAX)),
+        "submit": plain(t("Transfer")),
+        "close": plain(t("Cancel")),
         "blocks": [
-            _mrkdwn_section(
+            mrkdwn_section(
                 "transfer_intro",
                 t("Move *#{ref}* to another team, or to one agent of that team.", ref=ref),
             ),
@@ -208,14 +198,14 @@ def _summary_section(view: ConversationView, now: datetime) -> JsonDict:
         )
     )
     fields = [
-        _field(t("Business number"), escape_mrkdwn(view.business_number, _PHONE_MAX)),
-        _field(t("Team"), escape_mrkdwn(view.team_name, _NAME_MAX)),
-        _field(t("Assignee"), f"<@{view.assignee}>" if view.assignee else t("unassigned")),
-        _field(t("State"), t(_STATE_LABEL[view.state])),
-        _field(t("Waiting"), _waiting_text(view, now)),
-        _field(t("24-hour window"), _window_text(view, now)),
+        field(t("Business number"), escape_mrkdwn(view.business_number, _PHONE_MAX)),
+        field(t("Team"), escape_mrkdwn(view.team_name, _NAME_MAX)),
+        field(t("Assignee"), f"<@{view.assignee}>" if view.assignee else t("unassigned")),
+        field(t("State"), t(_STATE_LABEL[view.state])),
+        field(t("Waiting"), _waiting_text(view, now)),
+        field(t("24-hour window"), _window_text(view, now)),
     ]
-    section = _mrkdwn_section(f"conv_summary_{view.state.value}", header)
+    section = mrkdwn_section(f"conv_summary_{view.state.value}", header)
     section["fields"] = fields
     return section
 
@@ -224,15 +214,15 @@ def _waiting_text(view: ConversationView, now: datetime) -> str:
     since = view.waiting_since()
     if since is None:
         return "—"
-    elapsed = (_as_utc(now) - _as_utc(since)).total_seconds()
+    elapsed = (as_utc(now) - as_utc(since)).total_seconds()
     return t("waiting {duration}", duration=format_duration(elapsed))
 
 
 def _window_text(view: ConversationView, now: datetime) -> str:
     ends = view.window_ends_at
-    if ends is None or not _as_utc(now) < _as_utc(ends):
+    if ends is None or not as_utc(now) < as_utc(ends):
         return t("window closed — templates only")
-    return t("window open until {time} UTC", time=f"{_as_utc(ends):%H:%M}")
+    return t("window open until {time} UTC", time=f"{as_utc(ends):%H:%M}")
 
 
 def _crm_context(view: ConversationView) -> JsonDict | None:
@@ -266,7 +256,7 @@ def _routing_context(rule: str) -> JsonDict:
 def _closed_context(view: ConversationView) -> JsonDict:
     who = f"<@{view.closed_by}>" if view.closed_by else "Traza"
     text = (
-        t("Closed by {who} at {time} UTC", who=who, time=f"{_as_utc(view.closed_at):%Y-%m-%d %H:%M}")
+        t("Closed by {who} at {time} UTC", who=who, time=f"{as_utc(view.closed_at):%Y-%m-%d %H:%M}")
         if view.closed_at
         else t("Closed by {who}", who=who)
     )
@@ -284,7 +274,7 @@ def _labels_and_earlier(view: ConversationView) -> JsonDict:
     if view.earlier:
         links = []
         for old in view.earlier:
-            name = f"#{int(old.ref)} ({_as_utc(old.opened_at):%Y-%m-%d})"
+            name = f"#{int(old.ref)} ({as_utc(old.opened_at):%Y-%m-%d})"
             links.append(f"<{old.permalink}|{name}>" if old.permalink else name)
         parts.append(t("Earlier:") + " " + ", ".join(links))
     return {
@@ -297,15 +287,15 @@ def _labels_and_earlier(view: ConversationView) -> JsonDict:
 def _actions(view: ConversationView) -> JsonDict:
     value = str(int(view.ref))
     if view.state is ConversationState.CLOSED:
-        elements = [_button(ACTION_REOPEN, t("Reopen"), value)]
+        elements = [button(ACTION_REOPEN, t("Reopen"), value)]
     else:
-        claim = _button(ACTION_CLAIM, t("Claim"), value)
+        claim = button(ACTION_CLAIM, t("Claim"), value)
         claim["style"] = "primary"
-        close = _button(ACTION_CLOSE, t("Close"), value)
+        close = button(ACTION_CLOSE, t("Close"), value)
         close["style"] = "danger"
         close["confirm"] = _close_confirm(view)
-        canned = _button(ACTION_CANNED, t("Canned reply"), value)
-        elements = [claim, _button(ACTION_TRANSFER, t("Transfer"), value), canned, close]
+        canned = button(ACTION_CANNED, t("Canned reply"), value)
+        elements = [claim, button(ACTION_TRANSFER, t("Transfer"), value), canned, close]
     return {
         "type": "actions",
         "block_id": f"conv_actions_{view.state.value}",
@@ -321,10 +311,10 @@ def _close_confirm(view: ConversationView) -> JsonDict:
         name=name,
     )
     return {
-        "title": _plain(t("Close conversation?")),
+        "title": plain(t("Close conversation?")),
         "text": {"type": "mrkdwn", "text": text[:CONFIRM_TEXT_MAX]},
-        "confirm": _plain(t("Close")),
-        "deny": _plain(t("Cancel")),
+        "confirm": plain(t("Close")),
+        "deny": plain(t("Cancel")),
     }
 
 
@@ -342,17 +332,17 @@ def _fallback_text(view: ConversationView) -> str:
 
 def _team_input(teams: list[tuple[str, str]]) -> JsonDict:
     options = [
-        {"text": _plain(_clip(name, OPTION_TEXT_MAX)), "value": team_id[:OPTION_VALUE_MAX]}
+        {"text": plain(clip(name, OPTION_TEXT_MAX)), "value": team_id[:OPTION_VALUE_MAX]}
         for team_id, name in teams[:SELECT_OPTIONS_MAX]
     ]
     return {
         "type": "input",
         "block_id": TRANSFER_TEAM_BLOCK,
-        "label": _plain(t("Team")),
+        "label": plain(t("Team")),
         "element": {
             "type": "static_select",
             "action_id": TRANSFER_TEAM_ACTION,
-            "placeholder": _plain(t("Choose a team")),
+            "placeholder": plain(t("Choose a team")),
             "options": options,
         },
     }
@@ -363,12 +353,12 @@ def _agent_input() -> JsonDict:
         "type": "input",
         "block_id": TRANSFER_AGENT_BLOCK,
         "optional": True,
-        "label": _plain(t("Agent")),
-        "hint": _plain(t("Leave empty to hand the conversation to the whole team.")),
+        "label": plain(t("Agent")),
+        "hint": plain(t("Leave empty to hand the conversation to the whole team.")),
         "element": {
             "type": "users_select",
             "action_id": TRANSFER_AGENT_ACTION,
-            "placeholder": _plain(t("Choose an agent")),
+            "placeholder": plain(t("Choose an agent")),
         },
     }
 
@@ -378,46 +368,15 @@ def _reason_input() -> JsonDict:
         "type": "input",
         "block_id": TRANSFER_REASON_BLOCK,
         "optional": True,
-        "label": _plain(t("Reason")),
+        "label": plain(t("Reason")),
         "element": {
             "type": "plain_text_input",
             "action_id": TRANSFER_REASON_ACTION,
             "multiline": True,
             "max_length": REASON_MAX,
-            "placeholder": _plain(t("Why it moves (shown in the thread)")),
+            "placeholder": plain(t("Why it moves (shown in the thread)")),
         },
     }
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-
-def _plain(text: str) -> JsonDict:
-    return {"type": "plain_text", "text": text, "emoji": True}
-
-
-def _mrkdwn_section(block_id: str, text: str) -> JsonDict:
-    return {
-        "type": "section",
-        "block_id": block_id,
-        "text": {"type": "mrkdwn", "text": text[:SECTION_TEXT_MAX]},
-    }
-
-
-def _field(label: str, value: str) -> JsonDict:
-    return {"type": "mrkdwn", "text": f"*{label}*\n{value}"[:SECTION_FIELD_MAX]}
-
-
-def _button(action_id: str, label: str, value: str) -> JsonDict:
-    return {"type": "button", "action_id": action_id, "text": _plain(label), "value": value}
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - len(_ELLIPSIS)] + _ELLIPSIS
-
-
-def _as_utc(moment: datetime) -> datetime:
-    """Aware datetimes are converted to UTC; naive ones are taken to be UTC already."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)

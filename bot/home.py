@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.cards import escape_mrkdwn, format_duration
+from bot.blocks import escape_mrkdwn
+from bot.cards import format_duration
 from bridge.domain import ConversationView
 from bridge.i18n import t
 from store.daily import TeamNumbers

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from bot.cards import (
+from bot.blocks import (
     OPTION_TEXT_MAX,
     OPTION_VALUE_MAX,
     SELECT_OPTIONS_MAX,
     VIEW_TITLE_MAX,
-    _clip,
-    _mrkdwn_section,
-    _plain,
+    clip,
+    mrkdwn_section,
+    plain,
 )
 from bridge.i18n import t
 
@@ -30,9 +30,9 @@ def canned_modal(ref: int, replies: list[tuple[str, str, str]], private_metadata
         raise ValueError("canned_modal needs at least one canned reply")
     options = [
         {
-            "text": _plain(_clip(title, OPTION_TEXT_MAX)),
+            "text": plain(clip(title, OPTION_TEXT_MAX)),
             "value": reply_id[:OPTION_VALUE_MAX],
-            "description": _plain(_clip(" ".join(text.split()), OPTION_TEXT_MAX)),
+            "description": plain(clip(" ".join(text.split()), OPTION_TEXT_MAX)),
         }
         for reply_id, title, text in replies[:SELECT_OPTIONS_MAX]
     ]
@@ -40,11 +40,11 @@ def canned_modal(ref: int, replies: list[tuple[str, str, str]], private_metadata
         "type": "modal",
         "callback_id": CANNED_MODAL_CALLBACK_ID,
         "private_metadata": private_metadata,
-        "title": _plain(_clip(t("Reply to #{ref}", ref=ref), VIEW_TITLE_MAX)),
-        "submit": _plain(t("Send")),
-        "close": _plain(t("Cancel")),
+        "title": plain(clip(t("Reply to #{ref}", ref=ref), VIEW_TITLE_MAX)),
+        "submit": plain(t("Send")),
+        "close": plain(t("Cancel")),
         "blocks": [
-            _mrkdwn_section(
+            mrkdwn_section(
                 "canned_intro",
                 t(
                     "Send a canned reply to the customer of *#{ref}*, stamped with your name. "
@@ -55,11 +55,11 @@ def canned_modal(ref: int, replies: list[tuple[str, str, str]], private_metadata
             {
                 "type": "input",
                 "block_id": CANNED_BLOCK,
-                "label": _plain(t("Canned reply")),
+                "label": plain(t("Canned reply")),
                 "element": {
                     "type": "static_select",
                     "action_id": CANNED_ACTION,
-                    "placeholder": _plain(t("Choose a reply")),
+                    "placeholder": plain(t("Choose a reply")),
                     "options": options,
                 },
             },

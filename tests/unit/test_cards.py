@@ -11,9 +11,9 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.blocks import escape_mrkdwn
 from bot.cards import (
     card_message,
-    escape_mrkdwn,
     format_duration,
     transfer_modal,
 )
