@@ -18,7 +18,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NewType
+from typing import TYPE_CHECKING, NewType
+
+if TYPE_CHECKING:  # the schedule module imports this one
+    from bridge.schedule import BusinessHours
 
 WaMessageId = NewType("WaMessageId", str)
 """A Cloud API message id (``wamid.…``); opaque, never parsed."""
@@ -206,6 +209,8 @@ class ConversationView:
     earlier: tuple[EarlierConversation, ...] = ()
     """The customer's previous conversations (newest first), loaded for the card only."""
     sla: SlaTargets | None = None
+    hours: BusinessHours | None = None
+    """The team's business hours: its SLA clocks run only while it is open."""
     routing_rule: str | None = None
     """Which routing rule sent the conversation to its team, and why (shown on the card)."""
 
@@ -223,9 +228,10 @@ class ConversationView:
     def sla_due(self, target: SlaTarget) -> datetime | None:
         """When ``target`` falls due, or ``None`` when it no longer can (met, closed, or no target).
 
-        Both clocks run from the opening, in wall-clock time: the first response is due while no
-        agent has answered yet and the customer has written; the resolution while it is not closed.
-        A reopened conversation keeps its first response and its opening time (docs/metrics.md).
+        Both clocks run from the opening, in business time when the team keeps ``hours`` (else
+        wall-clock): the first response is due while no agent has answered yet and the customer has
+        written; the resolution while it is not closed. A reopened conversation keeps its first
+        response and its opening time (docs/metrics.md).
         """
         limit = self.sla.of(target) if self.sla else None
         if limit is None or self.state is ConversationState.CLOSED:
@@ -234,6 +240,8 @@ class ConversationView:
             self.first_response_at is not None or self.last_customer_message_at is None
         ):
             return None
+        if self.hours is not None:
+            return self.hours.after_open(self.opened_at, limit.total_seconds())
         return self.opened_at + limit
 
     def sla_overdue(self, now: datetime) -> tuple[SlaTarget, ...]:

@@ -75,14 +75,55 @@ class BusinessHours:
         day = start.astimezone(self.timezone).date()
         last = end.astimezone(self.timezone).date()
         while day <= last:
-            if day not in self.holidays:
-                for first, stop in self.weekly[day.weekday()]:
-                    opens = _local(day, first, self.timezone)
-                    closes = _local(day, stop, self.timezone)
-                    overlap = (min(closes, end) - max(opens, start)).total_seconds()
-                    total += max(overlap, 0.0)
+            for opens, closes in self._ranges_of(day):
+                total += max((min(closes, end) - max(opens, start)).total_seconds(), 0.0)
             day += timedelta(days=1)
         return total
+
+    def after_open(self, start: datetime, seconds: float) -> datetime | None:
+        """The instant when ``seconds`` of opening time have passed since ``start`` (an SLA's due
+        time in business time); ``None`` when the team never opens within a year."""
+        left = seconds
+        day = start.astimezone(self.timezone).date()
+        for _ in range(_HORIZON_DAYS):
+            for opens, closes in self._ranges_of(day):
+                begin = max(opens, start)
+                if closes <= begin:
+                    continue
+                span = (closes - begin).total_seconds()
+                if span >= left:
+                    return begin + timedelta(seconds=left)
+                left -= span
+            day += timedelta(days=1)
+        return None
+
+    def open_since(self, end: datetime, seconds: float) -> datetime | None:
+        """The latest start from which ``seconds`` of opening time have passed by ``end`` (what is
+        overdue at ``end`` opened at or before it); ``None`` when no such start within a year."""
+        left = seconds
+        day = end.astimezone(self.timezone).date()
+        for _ in range(_HORIZON_DAYS):
+            for opens, closes in reversed(self._ranges_of(day)):
+                finish = min(closes, end)
+                if finish <= opens:
+                    continue
+                span = (finish - opens).total_seconds()
+                if span >= left:
+                    return finish - timedelta(seconds=left)
+                left -= span
+            day -= timedelta(days=1)
+        return None
+
+    def _ranges_of(self, day: date) -> list[tuple[datetime, datetime]]:
+        if day in self.holidays:
+            return []
+        return [
+            (_local(day, a, self.timezone), _local(day, b, self.timezone))
+            for a, b in self.weekly[day.weekday()]
+        ]
+
+
+_HORIZON_DAYS = 366
 
 
 def _local(day: date, minutes: int, zone: ZoneInfo) -> datetime:

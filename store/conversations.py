@@ -135,6 +135,7 @@ def to_view(row: object, config: TrazaConfig) -> ConversationView:
         crm_problem=r["crm_problem"],
         labels=decode_labels(r.get("labels")),
         sla=team.sla if team else None,
+        hours=team.hours if team else None,
         routing_rule=r.get("routing_rule"),
     )
 

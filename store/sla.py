@@ -47,8 +47,13 @@ async def sweep(
             limit = team.sla.of(target) if team.sla else None
             if limit is None:
                 continue
+            # With business hours the clock stops while the team is closed: what is overdue now
+            # opened at or before the latest start that has accumulated the target in open time.
+            cutoff = team.hours.open_since(now, limit.total_seconds()) if team.hours else now - limit
+            if cutoff is None:
+                continue
             async with engine.connect() as conn:
-                due = await _overdue(conn, team.id, target, now - limit, batch)
+                due = await _overdue(conn, team.id, target, cutoff, batch)
             for conversation_id in due:
                 breach = await _record(engine, config, conversation_id, target, now)
                 if breach is not None:

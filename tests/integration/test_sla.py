@@ -198,3 +198,23 @@ async def test_the_timeline_names_the_missed_target(engine: AsyncEngine) -> None
     async with engine.connect() as conn:
         entries = await timeline(conn, 1001)
     assert [e.summary for e in entries] == ["SLA first response target missed"]
+
+
+async def test_with_business_hours_the_clock_stops_while_the_team_is_closed(engine: AsyncEngine) -> None:
+    from bridge.checking import Checker
+    from bridge.schedule import parse_hours
+
+    check = Checker()
+    # T0 is Monday 10:00 in Madrid; soporte opens at 10:05, so 15 minutes of open time end at T0 + 20.
+    hours = parse_hours({"timezone": "Europe/Madrid", "open": {"mon-fri": "10:05-18:00"}}, "h", check)
+    assert hours is not None and not check.problems
+    base = sla_config()
+    teams = tuple(dataclasses.replace(t, hours=hours) if t.id == "soporte" else t for t in base.teams)
+    config = dataclasses.replace(base, teams=teams)
+    await seed(engine)
+    assert await sweep(engine, config, T0 + 19 * MINUTE) == []  # 19 wall-clock minutes, 14 open ones
+    assert [(b.ref, b.target) for b in await sweep(engine, config, T0 + 21 * MINUTE)] == [
+        (1001, SlaTarget.FIRST_RESPONSE)
+    ]
+    assert await sweep(engine, config, T0 + 24 * MINUTE) == []  # #5 opened at T0 + 10: due at T0 + 25
+    assert [b.ref for b in await sweep(engine, config, T0 + 26 * MINUTE)] == [1005]

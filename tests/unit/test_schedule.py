@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -99,3 +100,16 @@ def test_open_seconds_follow_the_local_clock_across_dst_and_a_day_ending_at_midn
     late = hours(timezone="America/Bogota", open={"mon": "22:00-24:00"})
     # Monday 2026-11-23 21:00 to Tuesday 01:00 Bogotá (UTC-5): only 22:00-24:00 counts.
     assert late.open_seconds(utc(2026, 11, 24, 2, 0), utc(2026, 11, 24, 6, 0)) == 2 * 3600
+
+
+def test_after_open_and_open_since_are_inverse_walks_over_opening_time() -> None:
+    # Friday 2026-12-18 17:00 Madrid + 3 open hours = Monday 21 11:00 Madrid (10:00 UTC).
+    friday = utc(2026, 12, 18, 16, 0)
+    monday = MADRID.after_open(friday, 3 * 3600)
+    assert monday == utc(2026, 12, 21, 10, 0)
+    assert MADRID.open_since(utc(2026, 12, 21, 10, 0), 3 * 3600) == friday
+    assert MADRID.open_seconds(friday, utc(2026, 12, 21, 10, 0)) == 3 * 3600
+    closed = hours(timezone="Europe/Madrid", open={"sat": "10:00-11:00"})
+    assert closed.after_open(friday, 2 * 3600) == utc(2026, 12, 26, 10, 0)  # two Saturdays later: 1 h each
+    never = BusinessHours(ZoneInfo("Europe/Madrid"), weekly=((),) * 7)
+    assert never.after_open(friday, 60) is None and never.open_since(friday, 60) is None
