@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from bridge.domain import EventType
+from store.state_replay import advance
 
 Row = Mapping[Any, Any]
 
@@ -80,27 +81,9 @@ class Flow:
         self.where[conv] = after
 
     def _next(self, kind: str, row: Row, payload: dict[str, Any], before: _Where | None) -> _Where | None:
-        at = row["occurred_at"]
         team, holder = (before.team, before.holder) if before else (row["team_id"], None)
-        if kind == EventType.CONVERSATION_OPENED:
-            team, holder = row["team_id"], None
-        elif kind == EventType.CONVERSATION_CLAIMED:
-            holder = payload.get("assignee") or row["actor"]
-        elif kind == EventType.CONVERSATION_ASSIGNED:
-            holder = payload.get("assignee") or holder
-        elif kind == EventType.CONVERSATION_RETURNED:
-            holder = None
-        elif kind == EventType.CONVERSATION_TRANSFERRED:
-            team = payload.get("to_team") or team
-            holder = payload.get("to_agent") or payload.get("assignee")
-        elif kind == EventType.CONVERSATION_REOPENED:
-            holder = payload.get("assignee") or holder
-        elif kind == EventType.CONVERSATION_ROUTED:
-            team = row["team_id"] or team  # a conversation held for the routing menu gets its team now
-        elif kind != EventType.CONVERSATION_CLOSED:
-            return None
-        state = "closed" if kind == EventType.CONVERSATION_CLOSED else ("assigned" if holder else "open")
-        return _Where(state, team, holder, at)
+        after = advance(kind, row, payload, team, holder)
+        return _Where(*after, row["occurred_at"]) if after is not None else None
 
     def _count(self, kind: str, conv: int, row: Row, before: _Where | None, after: _Where) -> None:
         if kind == EventType.CONVERSATION_OPENED:

@@ -30,6 +30,7 @@ from bridge.domain import EventType, SlaTarget
 from bridge.schedule import BusinessHours
 from store.flow_metrics import Flow
 from store.satisfaction import CSAT_EVENTS, csat_summary
+from store.state_replay import advance
 from store.tables import events
 
 Row = Mapping[Any, Any]
@@ -134,23 +135,9 @@ def _track_state(tally: _Tally, row: Row) -> None:
     # Opened and closed events need no payload: not decoding theirs halves the cost of a replay.
     payload = {} if kind in _NO_PAYLOAD else (decode_payload(row["payload"]) or {})
     _, team, assignee = tally.state.get(conv, ("open", row["team_id"], None))
-    if kind == EventType.CONVERSATION_OPENED:
-        team, assignee = row["team_id"], None
-    elif kind == EventType.CONVERSATION_CLAIMED:
-        assignee = payload.get("assignee") or row["actor"]
-    elif kind == EventType.CONVERSATION_ASSIGNED:
-        assignee = payload.get("assignee") or assignee
-    elif kind == EventType.CONVERSATION_RETURNED:
-        assignee = None
-    elif kind == EventType.CONVERSATION_TRANSFERRED:
-        team = payload.get("to_team") or row["team_id"]
-        assignee = payload.get("to_agent") or payload.get("assignee")
-    elif kind == EventType.CONVERSATION_REOPENED:
-        assignee = payload.get("assignee") or assignee
-    elif kind == EventType.CONVERSATION_ROUTED:
-        team = row["team_id"] or team  # a conversation held for the routing menu gets its team now
-    state = "closed" if kind == EventType.CONVERSATION_CLOSED else ("assigned" if assignee else "open")
-    tally.state[conv] = (state, team, assignee)
+    after = advance(kind, row, payload, team, assignee)
+    if after is not None:
+        tally.state[conv] = after
 
 
 def _observe(tally: _Tally, row: Row) -> None:
